@@ -1,0 +1,136 @@
+//! The edge's one error type, and the one place that turns it into an HTTP answer.
+
+use leadglue_shared::{FieldError, Problem, json::ParseError, problem};
+use worker::{Headers, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("the body is not valid JSON")]
+    MalformedJson,
+    #[error("the body is larger than allowed")]
+    PayloadTooLarge,
+    #[error("the body is not JSON")]
+    UnsupportedMediaType,
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("unknown site")]
+    UnknownSite,
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("missing or wrong credentials")]
+    Unauthorized,
+    #[error("no such resource")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// Anything the client did not cause. The text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<worker::Error> for AppError {
+    fn from(err: worker::Error) -> Self {
+        AppError::Internal(err.to_string())
+    }
+}
+
+impl From<ParseError> for AppError {
+    fn from(err: ParseError) -> Self {
+        match err {
+            ParseError::Malformed => AppError::MalformedJson,
+            ParseError::Shape(field) => AppError::Invalid(vec![field]),
+        }
+    }
+}
+
+impl AppError {
+    /// Status, problem type, title and (optionally) detail: the whole mapping, in one table.
+    fn describe(&self) -> (u16, &'static str, &'static str, Option<&'static str>) {
+        use AppError::*;
+        match self {
+            MalformedJson => (
+                400,
+                "malformed-json",
+                "The request body is not valid JSON.",
+                None,
+            ),
+            Unauthorized => (
+                401,
+                "unauthorized",
+                "Missing or invalid credentials.",
+                Some("Send `Authorization: Bearer <token>`."),
+            ),
+            OriginNotAllowed => (
+                403,
+                "origin-not-allowed",
+                "This site does not accept submissions from this page's origin.",
+                Some("Add the page's origin to the site's allowed origins."),
+            ),
+            UnknownSite => (404, "unknown-site", "There is no site with this id.", None),
+            NotFound => (404, "not-found", "There is nothing at this address.", None),
+            MethodNotAllowed { .. } => (
+                405,
+                "method-not-allowed",
+                "This address does not accept this method.",
+                None,
+            ),
+            PayloadTooLarge => (
+                413,
+                "payload-too-large",
+                "The request body is too large.",
+                Some("Request bodies are limited to 32 KiB."),
+            ),
+            UnsupportedMediaType => (
+                415,
+                "unsupported-media-type",
+                "The request body must be JSON.",
+                Some("Send `Content-Type: application/json`."),
+            ),
+            Invalid(_) => (422, "validation", "Some fields need attention.", None),
+            Internal(_) => (
+                500,
+                "internal",
+                "Something went wrong on our side. Please try again.",
+                None,
+            ),
+        }
+    }
+
+    /// The answer a client gets: an RFC 9457 problem. Internal details are logged here, beside
+    /// the conversion, and never leave the Worker.
+    pub fn into_response(self) -> Response {
+        if let AppError::Internal(detail) = &self {
+            worker::console_error!("internal error: {detail}");
+        }
+        let (status, slug, title, detail) = self.describe();
+        let allow = match &self {
+            AppError::MethodNotAllowed { allow } => Some(*allow),
+            _ => None,
+        };
+        let errors = match self {
+            AppError::Invalid(errors) => errors,
+            _ => Vec::new(),
+        };
+        let body = Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.to_owned(),
+            status,
+            detail: detail.map(str::to_owned),
+            errors,
+        };
+        let headers = Headers::new();
+        // Setting a well-formed constant header cannot fail.
+        let _ = headers.set("content-type", problem::CONTENT_TYPE);
+        if let Some(allow) = allow {
+            let _ = headers.set("allow", allow);
+        }
+        let json = serde_json::to_string(&body).unwrap_or_default();
+        Response::ok(json)
+            .map(|r| r.with_status(status).with_headers(headers))
+            .unwrap_or_else(|_| {
+                Response::empty()
+                    .expect("an empty response")
+                    .with_status(500)
+            })
+    }
+}

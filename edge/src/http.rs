@@ -1,0 +1,83 @@
+//! HTTP plumbing shared by the handlers: bounded JSON bodies, JSON answers, CORS, auth.
+
+use futures_util::StreamExt;
+use leadglue_shared::MAX_BODY_BYTES;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use worker::{Headers, Request, Response};
+
+use crate::error::AppError;
+
+/// Reads a JSON request body of at most [`MAX_BODY_BYTES`], refusing other media types. The
+/// body is read as a stream and abandoned as soon as it passes the limit, so a huge or endless
+/// body costs the Worker no more than the limit.
+pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let declared = req.headers().get("content-length")?;
+    if declared
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut body = Vec::new();
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all: let the parser say what is missing.
+        Err(_) => return Ok(body),
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A JSON answer with the given status.
+pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, AppError> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+/// The request's `Origin` header, if a browser sent one.
+pub fn origin(req: &Request) -> Option<String> {
+    req.headers().get("origin").ok().flatten()
+}
+
+/// Lets the page at `origin` read this answer (and only that origin: never `*` on the API).
+pub fn allow_origin(mut response: Response, origin: &str) -> Response {
+    let headers = response.headers_mut();
+    let _ = headers.set("access-control-allow-origin", origin);
+    let _ = headers.append("vary", "Origin");
+    response
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+pub fn preflight(origin: &str, methods: &str) -> Result<Response, AppError> {
+    let headers = Headers::new();
+    headers.set("access-control-allow-methods", methods)?;
+    headers.set("access-control-allow-headers", "content-type")?;
+    // Chromium caps this at two hours; the answer changes only when a site's origins do.
+    headers.set("access-control-max-age", "7200")?;
+    let response = Response::empty()?.with_status(204).with_headers(headers);
+    Ok(allow_origin(response, origin))
+}
+
+/// Checks `Authorization: Bearer <token>` against the expected token in constant time.
+pub fn require_bearer(req: &Request, expected: &str) -> Result<(), AppError> {
+    let given = req.headers().get("authorization")?.unwrap_or_default();
+    let token = given.strip_prefix("Bearer ").unwrap_or_default();
+    // `subtle` compares without an early exit, so timing says nothing about where a guess
+    // first differs.
+    if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized)
+    }
+}

@@ -1,0 +1,93 @@
+//! Every route the Worker answers, in one place. Paths not listed here are static assets.
+
+use worker::{Env, Method, Request, Response};
+
+use crate::error::AppError;
+use crate::repo::Repo;
+use crate::{config, http, leads, sites};
+
+pub async fn handle(req: Request, env: &Env) -> Response {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method();
+    let origin = http::origin(&req);
+
+    let result = match (segments.as_slice(), method) {
+        (["healthz"], Method::Get | Method::Head) => http::json(200, &Health { status: "ok" }),
+        (["healthz"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
+
+        (["v1", "leads"], Method::Post) => {
+            public(env, origin, async |repo| leads::create(req, repo).await).await
+        }
+        (["v1", "leads"], Method::Options) => preflight(env, origin, "POST").await,
+        (["v1", "leads"], _) => Err(AppError::MethodNotAllowed {
+            allow: "POST, OPTIONS",
+        }),
+
+        (["v1", "sites", site], Method::Get | Method::Head) => {
+            public(env, origin, async |repo| sites::get(&req, repo, site).await).await
+        }
+        (["v1", "sites", _], Method::Options) => preflight(env, origin, "GET").await,
+        (["v1", "sites", _], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, OPTIONS",
+        }),
+
+        (["v1", "admin", "sites", site], Method::Put) => match repo(env) {
+            Ok(repo) => sites::put(req, env, &repo, site).await,
+            Err(err) => Err(err),
+        },
+        (["v1", "admin", "sites", _], _) => Err(AppError::MethodNotAllowed { allow: "PUT" }),
+
+        (["v1", ..], _) => Err(AppError::NotFound),
+        _ => assets(req, env).await,
+    };
+    result.unwrap_or_else(AppError::into_response)
+}
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+fn repo(env: &Env) -> Result<Repo, AppError> {
+    Ok(Repo::new(env.d1(config::DB)?))
+}
+
+/// Runs a handler of the public (widget-facing) API. Its successes carry their own CORS
+/// headers; its errors are made readable to any origin some site allows, so the widget can show
+/// what went wrong. (Checked only on the error path, to keep the happy path at one D1 query.)
+async fn public(
+    env: &Env,
+    origin: Option<String>,
+    handler: impl AsyncFnOnce(&Repo) -> Result<Response, AppError>,
+) -> Result<Response, AppError> {
+    let repo = repo(env)?;
+    let err = match handler(&repo).await {
+        Ok(response) => return Ok(response),
+        Err(err) => err,
+    };
+    let readable = match &origin {
+        Some(origin) => repo.origin_known(origin).await.unwrap_or(false),
+        None => false,
+    };
+    let response = err.into_response();
+    Ok(match origin {
+        Some(origin) if readable => http::allow_origin(response, &origin),
+        _ => response,
+    })
+}
+
+/// Answers a CORS preflight: allowed when some site allows the origin (a preflight does not
+/// say which site it is for; the request itself is checked against its own site).
+async fn preflight(env: &Env, origin: Option<String>, methods: &str) -> Result<Response, AppError> {
+    let origin = origin.ok_or(AppError::OriginNotAllowed)?;
+    if repo(env)?.origin_known(&origin).await? {
+        http::preflight(&origin, methods)
+    } else {
+        Err(AppError::OriginNotAllowed)
+    }
+}
+
+async fn assets(req: Request, env: &Env) -> Result<Response, AppError> {
+    Ok(env.assets(config::ASSETS)?.fetch_request(req).await?)
+}

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+pub mod json;
+pub mod problem;
+pub mod site;
+pub mod submission;
+pub mod validate;
+
+pub use problem::{FieldError, Problem};
+pub use site::{SiteConfig, SiteDefinition};
+pub use submission::{Consent, LeadCreated, LeadSubmission};
+pub use validate::{ValidLead, validate};
+
+/// Largest request body the edge accepts, in bytes. A lead is a few hundred bytes; anything near
+/// this is abuse or a bug, and refusing it early keeps the Worker's memory flat.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;

@@ -1,0 +1,218 @@
+//! Sites: where a form lives, which origins may embed it, and what it tells visitors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::FieldError;
+
+/// What a marketer configures for a site (`PUT /v1/admin/sites/{site}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDefinition {
+    /// Shown to visitors ("Thanks for contacting Acme").
+    pub name: String,
+    /// Exact origins (`https://www.example.com`) whose pages may embed the form. Browsers send
+    /// the Origin header without a path and without the scheme's default port; so do we.
+    pub allowed_origins: Vec<String>,
+    /// The sentence next to the consent checkbox.
+    pub consent_text: String,
+    /// A label for this wording; each lead records the version its visitor agreed to.
+    pub consent_version: String,
+    /// Where visitors can call with questions, as people dial it (`+1 555 010 0199`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// What the widget needs to render a site's form (`GET /v1/sites/{site}`): public by nature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteConfig {
+    pub id: String,
+    pub name: String,
+    pub consent_text: String,
+    pub consent_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl SiteDefinition {
+    /// Checks a definition and returns it normalised (trimmed text, canonical origins), or every
+    /// problem with it.
+    pub fn validate(&self) -> Result<SiteDefinition, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut text = |field: &str, value: &str, max: usize| {
+            let value = value.trim();
+            if value.is_empty() || value.chars().count() > max {
+                errors.push(FieldError::new(
+                    field,
+                    format!("Must be between 1 and {max} characters."),
+                ));
+            }
+            value.to_owned()
+        };
+        let name = text("name", &self.name, 100);
+        let consent_text = text("consent_text", &self.consent_text, 1000);
+        let consent_version = text("consent_version", &self.consent_version, 64);
+        let phone = self
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        if let Some(p) = phone
+            && crate::validate::phone(p).is_err()
+        {
+            errors.push(FieldError::new(
+                "phone",
+                "Must be a phone number of 7 to 15 digits.",
+            ));
+        }
+        let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            match normalise_origin(origin) {
+                Some(o) => allowed_origins.push(o),
+                None => errors.push(FieldError::new(
+                    format!("allowed_origins[{i}]"),
+                    "Must be an origin like https://www.example.com (no path).",
+                )),
+            }
+        }
+        allowed_origins.sort();
+        allowed_origins.dedup();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(SiteDefinition {
+            name,
+            allowed_origins,
+            consent_text,
+            consent_version,
+            phone: phone.map(str::to_owned),
+        })
+    }
+
+    pub fn public_config(&self, id: &str) -> SiteConfig {
+        SiteConfig {
+            id: id.to_owned(),
+            name: self.name.clone(),
+            consent_text: self.consent_text.clone(),
+            consent_version: self.consent_version.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+}
+
+/// An origin as browsers serialise it (<https://html.spec.whatwg.org/#ascii-serialisation-of-an-origin>):
+/// lower-case `http`/`https` scheme and host, the port only when it is not the scheme's default.
+/// `None` when the text is not such an origin.
+pub fn normalise_origin(value: &str) -> Option<String> {
+    let value = value.trim().to_ascii_lowercase();
+    let value = value.strip_suffix('/').unwrap_or(&value);
+    let (scheme, rest) = value.split_once("://")?;
+    let default_port = match scheme {
+        "https" => "443",
+        "http" => "80",
+        _ => return None,
+    };
+    let (host, port) = if rest.starts_with('[') {
+        let (host, after) = rest.split_at(rest.find(']')? + 1);
+        let port = if after.is_empty() {
+            None
+        } else {
+            Some(after.strip_prefix(':')?)
+        };
+        (host, port)
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !v6.is_empty()
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !host.is_empty()
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    if !host_ok {
+        return None;
+    }
+    match port {
+        None => Some(format!("{scheme}://{host}")),
+        Some(p) if p == default_port => Some(format!("{scheme}://{host}")),
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u32 = p.parse().ok()?;
+            (1..=65535)
+                .contains(&n)
+                .then(|| format!("{scheme}://{host}:{n}"))
+        }
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("https://www.example.com", "https://www.example.com")]
+    #[case("HTTPS://WWW.Example.com/", "https://www.example.com")]
+    #[case("https://example.com:443", "https://example.com")]
+    #[case("http://example.com:80", "http://example.com")]
+    #[case("http://127.0.0.1:8787", "http://127.0.0.1:8787")]
+    #[case("http://localhost:08787", "http://localhost:8787")]
+    #[case("http://[::1]:8080", "http://[::1]:8080")]
+    fn normalises_origins_as_browsers_send_them(#[case] input: &str, #[case] expected: &str) {
+        assert_eq!(normalise_origin(input).as_deref(), Some(expected));
+    }
+
+    #[rstest]
+    #[case("example.com")]
+    #[case("ftp://example.com")]
+    #[case("https://example.com/path")]
+    #[case("https://")]
+    #[case("https://exa mple.com")]
+    #[case("https://example.com:99999")]
+    #[case("https://example.com:")]
+    #[case("https://a..b")]
+    #[case("*")]
+    fn refuses_what_is_not_an_origin(#[case] input: &str) {
+        assert_eq!(normalise_origin(input), None);
+    }
+
+    fn definition() -> SiteDefinition {
+        SiteDefinition {
+            name: " Acme ".into(),
+            allowed_origins: vec![
+                "https://acme.example/".into(),
+                "https://acme.example".into(),
+            ],
+            consent_text: "You may contact me about my request.".into(),
+            consent_version: "2026-11".into(),
+            phone: Some(" +1 555 010 0199 ".into()),
+        }
+    }
+
+    #[test]
+    fn a_definition_is_normalised() {
+        let site = definition().validate().unwrap();
+        assert_eq!(site.name, "Acme");
+        assert_eq!(site.allowed_origins, ["https://acme.example"]);
+        assert_eq!(site.phone.as_deref(), Some("+1 555 010 0199"));
+        assert_eq!(site.public_config("acme").id, "acme");
+    }
+
+    #[test]
+    fn every_bad_part_of_a_definition_is_named() {
+        let mut site = definition();
+        site.name = String::new();
+        site.allowed_origins.push("acme.example/contact".into());
+        site.phone = Some("call us".into());
+        let errors = site.validate().unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "phone", "allowed_origins[2]"]);
+    }
+}

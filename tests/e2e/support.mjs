@@ -1,0 +1,153 @@
+// Shared set-up for the browser tests: the Worker under test, a real Chromium, the demo site,
+// and a page object for the form.
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests with \`cargo xtask test\``);
+  return value;
+};
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+export const base = need("LEADGLUE_BASE_URL");
+export const port = new URL(base).port;
+const adminToken = need("LEADGLUE_ADMIN_TOKEN");
+const state = need("LEADGLUE_D1_STATE");
+
+/** Defines (or redefines) a site through the admin API. */
+export async function putSite(id, definition) {
+  const res = await fetch(`${base}/v1/admin/sites/${id}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify(definition),
+  });
+  if (res.status !== 200) throw new Error(`defining site ${id}: ${res.status} ${await res.text()}`);
+}
+
+/** The demo site, as `cargo xtask dev` seeds it, allowed on the test Worker's origins. */
+export async function seedDemoSite() {
+  const site = JSON.parse(readFileSync(join(root, "edge/demo/site.json"), "utf8"));
+  site.allowed_origins.push(`http://127.0.0.1:${port}`, `http://localhost:${port}`);
+  await putSite("demo", site);
+  return site;
+}
+
+/** Rows from the Worker's local D1, read through wrangler like an operator would. */
+export function d1(sql) {
+  const out = execFileSync(
+    join(root, "node_modules/.bin/wrangler"),
+    ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
+    {
+      cwd: join(root, "edge"),
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  return JSON.parse(out)[0].results;
+}
+
+/** A unique, SQL-safe address for one test's visitor. */
+export const uniqueEmail = (tag) =>
+  `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;
+
+/** A fresh headless Chromium (Debian's), kept off the network. */
+export async function launch() {
+  const dir = mkdtempSync(join(tmpdir(), "leadglue-e2e-"));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: need("CHROMIUM"),
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const errors = [];
+  context.on("weberror", (e) => errors.push(String(e.error())));
+  return {
+    context,
+    errors,
+    async close() {
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The form as a visitor sees it. Playwright's locators reach into the open shadow root. */
+export class LeadForm {
+  constructor(page) {
+    this.page = page;
+    this.name = page.getByTestId("name");
+    this.email = page.getByTestId("email");
+    this.company = page.getByTestId("company");
+    this.message = page.getByTestId("message");
+    this.consent = page.getByTestId("consent");
+    this.consentText = page.getByTestId("consent-text");
+    this.submitButton = page.getByTestId("submit");
+    this.retryButton = page.getByTestId("retry");
+    this.sendError = page.getByTestId("send-error");
+    this.thankYou = page.getByTestId("thank-you");
+    this.announcer = page.getByTestId("announcer");
+  }
+
+  /** Waits until the form is ready: wasm loaded and the site's consent text shown. */
+  async ready(consentText) {
+    await this.consentText.filter({ hasText: consentText }).waitFor();
+  }
+
+  async fill({ name, email, company, message, consent = true }) {
+    if (name !== undefined) await this.name.fill(name);
+    if (email !== undefined) await this.email.fill(email);
+    if (company !== undefined) await this.company.fill(company);
+    if (message !== undefined) await this.message.fill(message);
+    if (consent) await this.consent.check();
+  }
+
+  async submit() {
+    await this.submitButton.click();
+  }
+
+  /** The error message tied to a field through aria-describedby, or null. */
+  async describedError(field) {
+    return this.page.getByTestId(field).evaluate((el) => {
+      const id = el.getAttribute("aria-describedby");
+      return id ? el.getRootNode().getElementById(id)?.textContent ?? "" : null;
+    });
+  }
+
+  /** The id of the focused element inside the widget's shadow root. */
+  async focusedId() {
+    return this.page.getByTestId("leadglue").evaluate((el) => el.getRootNode().activeElement?.id ?? null);
+  }
+}
+
+/**
+ * A marketer's site on another origin than the Worker's: a real HTTP server on a free loopback
+ * port, serving the pages it is given. (Pages faked with Playwright's routing have no address,
+ * and Chromium's local-network rules then block them from reaching the Worker.)
+ */
+export async function hostSite(pages) {
+  const server = createServer((req, res) => {
+    const body = pages[req.url];
+    res.writeHead(body === undefined ? 404 : 200, { "content-type": "text/html; charset=utf-8" });
+    res.end(body ?? "not found");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}

@@ -1,0 +1,259 @@
+// The widget on the demo landing page, as a visitor uses it, in a real Chromium against the
+// real local Worker and D1.
+import { after, before, beforeEach, afterEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LeadForm, base, d1, hostSite, launch, putSite, root, seedDemoSite, uniqueEmail } from "./support.mjs";
+
+let browser;
+let demo;
+let page;
+let form;
+
+before(async () => {
+  demo = await seedDemoSite();
+  browser = await launch();
+});
+after(async () => browser?.close());
+beforeEach(async () => {
+  page = await browser.context.newPage();
+  form = new LeadForm(page);
+});
+afterEach(async () => {
+  await page.close();
+  assert.deepEqual(browser.errors.splice(0), [], "no uncaught errors on the page");
+});
+
+const leadsFor = (email) =>
+  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url FROM leads WHERE email = '${email}'`);
+
+describe("on the demo landing page", () => {
+  test("a visitor fills in the form, sees a thank-you, and the lead is stored", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const email = uniqueEmail("happy");
+    await form.fill({ name: "Ada Lovelace", email, company: "Analytical Engines", message: "Pricing for 40 seats?" });
+    await form.submit();
+
+    await form.thankYou.waitFor();
+    assert.match(await form.thankYou.textContent(), /Thank you, Ada!/);
+    assert.match(await form.thankYou.textContent(), new RegExp(email.replace(".", "\\.")));
+    assert.match(await form.thankYou.textContent(), /\+1 555 010 0199/);
+    assert.equal(
+      await page.getByTestId("thank-you").locator("h2").evaluate((h) => h.getRootNode().activeElement === h),
+      true,
+      "focus moves to the thank-you heading",
+    );
+
+    const rows = leadsFor(email);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].site_id, "demo");
+    assert.equal(rows[0].name, "Ada Lovelace");
+    assert.equal(rows[0].company, "Analytical Engines");
+    assert.equal(rows[0].message, "Pricing for 40 seats?");
+    assert.equal(rows[0].consent_text_version, demo.consent_version);
+    assert.equal(rows[0].page_url, `${base}/`);
+  });
+
+  test("invalid input shows each error by its field, announced, with focus on the first", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    await form.fill({ name: "Ada", email: "ada.example.com", consent: false });
+    await form.submit();
+
+    assert.equal(await form.describedError("email"), "Please enter a valid email address, like name@example.com.");
+    assert.equal(await form.describedError("consent"), "Please tick the box so we may reply to you.");
+    assert.equal(await form.describedError("name"), null, "a valid field has no error");
+    assert.equal(await form.email.getAttribute("aria-invalid"), "true");
+    assert.equal(await form.name.getAttribute("aria-invalid"), "false");
+    assert.equal(await form.focusedId(), "lg-email");
+    assert.equal(await form.announcer.getAttribute("aria-live"), "polite");
+    assert.equal(await form.announcer.textContent(), "2 fields need attention.");
+    // What the visitor typed is kept.
+    assert.equal(await form.name.inputValue(), "Ada");
+    assert.equal(await form.email.inputValue(), "ada.example.com");
+
+    // Fixing the errors and sending again works; the errors go away.
+    const email = uniqueEmail("fixed");
+    await form.fill({ email });
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
+  test("an empty form focuses the name field", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    await form.submit();
+    assert.equal(await form.focusedId(), "lg-name");
+    assert.equal(await form.describedError("name"), "Please enter your name.");
+    assert.equal(await form.describedError("email"), "Please enter your email address.");
+  });
+
+  test("the form can be completed with the keyboard alone", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    // Tab from the top of the page until the name field has focus.
+    for (let i = 0; i < 20 && (await form.focusedId()) !== "lg-name"; i++) {
+      await page.keyboard.press("Tab");
+    }
+    assert.equal(await form.focusedId(), "lg-name");
+    const email = uniqueEmail("keyboard");
+    await page.keyboard.type("Grace Hopper");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(email);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("Navy");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("A demo, please.");
+    await page.keyboard.press("Tab");
+    assert.equal(await form.focusedId(), "lg-consent");
+    await page.keyboard.press("Space");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await form.thankYou.waitFor();
+    const rows = leadsFor(email);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].name, "Grace Hopper");
+  });
+
+  test("a network failure says so, keeps the input, and a retry delivers the lead once", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const email = uniqueEmail("offline");
+    await page.route("**/v1/leads", (route) => route.abort("internetdisconnected"));
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    await form.sendError.waitFor();
+    assert.match(await form.sendError.textContent(), /could not send your request/);
+    assert.equal(await form.email.inputValue(), email);
+    assert.equal(leadsFor(email).length, 0);
+
+    await page.unroute("**/v1/leads");
+    await form.retryButton.click();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+});
+
+describe("style isolation", () => {
+  const plainPage = (body) => `<!doctype html><html><head><meta charset="utf-8"></head><body>${body}</body></html>`;
+  const snippet = `<script type="module" src="/widget/v1/leadglue.js" data-site="demo"></script>`;
+  const widgetProps = ["font-family", "font-size", "font-weight", "color", "background-color", "text-transform",
+    "letter-spacing", "line-height", "display", "box-sizing", "border-top-style", "border-top-width",
+    "border-top-color", "padding-top", "margin-top"];
+  const widgetStyles = (p) =>
+    p.getByTestId("leadglue").evaluate((root, props) => {
+      const shadow = root.getRootNode();
+      const pick = (el) => Object.fromEntries(props.map((k) => [k, getComputedStyle(el).getPropertyValue(k)]));
+      return Object.fromEntries(
+        ["div.lg", "h2", "label[for=lg-name]", "#lg-name", "#lg-message", "#lg-consent", "button"].map((sel) => [
+          sel,
+          pick(shadow.querySelector(sel)),
+        ]),
+      );
+    }, widgetProps);
+
+  test("the host page's hostile CSS does not change the form", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const onDemo = await widgetStyles(page);
+
+    // The same widget on a page with no CSS at all, served from the same origin.
+    await page.route(`${base}/plain.html`, (r) => r.fulfill({ contentType: "text/html", body: plainPage(snippet) }));
+    await page.goto(`${base}/plain.html`);
+    await form.ready(demo.consent_text);
+    const onPlain = await widgetStyles(page);
+    assert.deepEqual(onDemo, onPlain);
+    assert.equal(onDemo["label[for=lg-name]"].display, "block", "the host's `label {display:none}` stays out");
+  });
+
+  test("the form's CSS does not change the host page", async () => {
+    const html = readFileSync(join(root, "edge/public/index.html"), "utf8");
+    const hostProps = ["font-family", "font-size", "color", "background-color", "border-top-style", "display", "margin-top", "padding-top"];
+    const hostStyles = (p) =>
+      p.evaluate((props) => {
+        const pick = (el) => Object.fromEntries(props.map((k) => [k, getComputedStyle(el).getPropertyValue(k)]));
+        return Object.fromEntries(
+          ["body", "h1", "p", "label", "#nl-email", "footer button", "a", "ul"].map((sel) => [sel, pick(document.querySelector(sel))]),
+        );
+      }, hostProps);
+
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const withWidget = await hostStyles(page);
+    const styleSheets = await page.evaluate(() => document.styleSheets.length);
+    await page.route(`${base}/without-widget.html`, (r) =>
+      r.fulfill({ contentType: "text/html", body: html.replace(snippet, "") }),
+    );
+    await page.goto(`${base}/without-widget.html`);
+    const withoutWidget = await hostStyles(page);
+    assert.deepEqual(withWidget, withoutWidget);
+    assert.equal(
+      styleSheets,
+      await page.evaluate(() => document.styleSheets.length),
+      "the widget adds no stylesheet to the host document",
+    );
+  });
+});
+
+describe("embedding", () => {
+  const partnerPage = (siteId) => `<!doctype html><html><head><meta charset="utf-8"><title>Partner</title></head>
+    <body><h1>Partner page</h1><div id="slot"></div>
+    <script type="module" src="${base}/widget/v1/leadglue.js" data-site="${siteId}" data-target="slot"></script>
+    </body></html>`;
+
+  test("a page on another origin embeds the form and its leads arrive (CORS)", async () => {
+    const siteId = `cross-${Date.now().toString(36)}`;
+    const partner = await hostSite({ "/": partnerPage(siteId) });
+    try {
+      await putSite(siteId, { ...demo, allowed_origins: [partner.origin] });
+      await page.goto(`${partner.origin}/`);
+      await form.ready(demo.consent_text);
+      assert.equal(await page.evaluate(() => !!document.getElementById("slot").shadowRoot), true, "rendered into data-target");
+
+      const email = uniqueEmail("cross");
+      await form.fill({ name: "Ada", email });
+      await form.submit();
+      await form.thankYou.waitFor();
+      const rows = leadsFor(email);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].site_id, siteId);
+      assert.equal(rows[0].page_url, `${partner.origin}/`);
+    } finally {
+      await partner.close();
+    }
+  });
+
+  test("on an origin the site does not allow, the form says so instead of failing silently", async () => {
+    const siteId = `strict-${Date.now().toString(36)}`;
+    const partner = await hostSite({ "/": partnerPage(siteId) });
+    try {
+      // The origin is known (another site allows it), so the Worker's refusal is readable.
+      await putSite(`${siteId}-other`, { ...demo, allowed_origins: [partner.origin] });
+      await putSite(siteId, { ...demo, allowed_origins: ["https://only-here.example"] });
+      await page.goto(`${partner.origin}/`);
+      const unavailable = page.getByTestId("unavailable");
+      await unavailable.waitFor();
+      assert.match(await unavailable.textContent(), /does not accept submissions from this page's origin/);
+    } finally {
+      await partner.close();
+    }
+  });
+
+  test("the host page never waits for the wasm: far below the fold it loads after the page", async () => {
+    const html = `<!doctype html><html><head><meta charset="utf-8"></head><body>
+      <div style="height: 5000px">Long article</div>
+      <script type="module" src="/widget/v1/leadglue.js" data-site="demo"></script></body></html>`;
+    await page.route(`${base}/long.html`, (r) => r.fulfill({ contentType: "text/html", body: html }));
+    await page.goto(`${base}/long.html`, { waitUntil: "load" });
+    await form.ready(demo.consent_text);
+    const { wasmStart, loadStart } = await page.evaluate(() => ({
+      wasmStart: performance.getEntriesByType("resource").find((e) => e.name.endsWith(".wasm"))?.startTime,
+      loadStart: performance.getEntriesByType("navigation")[0].loadEventStart,
+    }));
+    assert.ok(wasmStart > 0, "the wasm is fetched once the browser is idle");
+    assert.ok(wasmStart >= loadStart, `the wasm (at ${wasmStart} ms) was not requested before the load event (${loadStart} ms)`);
+  });
+});

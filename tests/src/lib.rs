@@ -1,0 +1,207 @@
+#![doc = include_str!("../README.md")]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// The Worker under test, from the environment `cargo xtask test` sets.
+pub struct Worker {
+    pub base: String,
+    admin_token: String,
+    state: PathBuf,
+    agent: ureq::Agent,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns its body.
+    pub fn problem(&self, status: u16) -> leadglue_shared::Problem {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let problem: leadglue_shared::Problem =
+            serde_json::from_str(&self.body).expect("a problem document");
+        assert_eq!(problem.status, status);
+        assert!(!problem.title.is_empty());
+        problem
+    }
+}
+
+impl Worker {
+    pub fn from_env() -> Self {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run these tests with `cargo xtask test`")
+            })
+        };
+        Self {
+            base: var("LEADGLUE_BASE_URL"),
+            admin_token: var("LEADGLUE_ADMIN_TOKEN"),
+            state: PathBuf::from(var("LEADGLUE_D1_STATE")),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; `headers` are name/value pairs.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let run = match body {
+            Some(bytes) => self
+                .agent
+                .run(request.body(bytes.to_vec()).expect("a request")),
+            None => self.agent.run(request.body(()).expect("a request")),
+        };
+        let mut response = run.expect("the Worker answers");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            // Lossy: wasm and other binary assets are checked by their headers only.
+            body: String::from_utf8_lossy(&response.body_mut().read_to_vec().expect("a body"))
+                .into_owned(),
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send("GET", path, headers, None)
+    }
+
+    /// `POST /v1/leads` with a JSON body, as the widget sends it from `origin`.
+    pub fn post_lead(&self, body: &Value, origin: Option<&str>) -> Answer {
+        let bytes = serde_json::to_vec(body).expect("serialisable");
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(origin) = origin {
+            headers.push(("origin", origin));
+        }
+        self.send("POST", "/v1/leads", &headers, Some(&bytes))
+    }
+
+    /// Defines a site of its own for one test, so tests can run in parallel and count their own
+    /// leads. Returns its id.
+    pub fn new_site(&self, origins: &[&str]) -> String {
+        let id = unique("site");
+        let answer = self.put_site(&id, &site_definition(origins), Some(&self.admin_token));
+        assert_eq!(answer.status, 200, "defining a site: {}", answer.body);
+        id
+    }
+
+    pub fn put_site(&self, id: &str, definition: &Value, token: Option<&str>) -> Answer {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        let body = serde_json::to_vec(definition).expect("serialisable");
+        self.send(
+            "PUT",
+            &format!("/v1/admin/sites/{id}"),
+            &headers,
+            Some(&body),
+        )
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Opens the Worker's local D1 read-only (the Worker keeps writing; SQLite's WAL lets a
+    /// reader in alongside).
+    pub fn d1(&self) -> rusqlite::Connection {
+        let dir = self.state.join("v3/d1/miniflare-D1DatabaseObject");
+        let file = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "sqlite")
+                    && p.file_stem().is_some_and(|s| s != "metadata")
+            })
+            .expect("the local D1 database file");
+        rusqlite::Connection::open_with_flags(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the local D1 opens")
+    }
+
+    /// How many leads a site has in D1.
+    pub fn lead_count(&self, site_id: &str) -> i64 {
+        self.d1()
+            .query_row(
+                "SELECT count(*) FROM leads WHERE site_id = ?1",
+                [site_id],
+                |row| row.get(0),
+            )
+            .expect("counting leads")
+    }
+}
+
+pub const ORIGIN: &str = "https://www.example.com";
+
+pub fn site_definition(origins: &[&str]) -> Value {
+    json!({
+        "name": "Example Ltd",
+        "allowed_origins": origins,
+        "consent_text": "You may contact me about my request.",
+        "consent_version": "v1",
+        "phone": "+1 555 010 0199",
+    })
+}
+
+/// A valid submission for `site_id`, with a fresh idempotency key.
+pub fn lead(site_id: &str) -> Value {
+    json!({
+        "site_id": site_id,
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "company": "Analytical Engines",
+        "message": "Please send me the brochure.",
+        "consent": { "given": true, "text_version": "v1" },
+        "page_url": "https://www.example.com/pricing",
+        "idempotency_key": unique("key-0123456789"),
+    })
+}
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}

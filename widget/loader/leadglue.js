@@ -1,0 +1,35 @@
+// leadglue loader: the one script a marketer embeds.
+//   <script type="module" src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
+// It opens a Shadow DOM where each such tag stands (or in the element whose id is in
+// data-target) and loads the form's WebAssembly only when a form nears the viewport or the page
+// has loaded and the browser is idle, so the host page never waits for it.
+// __GLUE__ and __WASM__ are replaced at build time with content-hashed file names.
+
+const here = import.meta.url;
+let app;
+const load = () =>
+  (app ??= import(new URL("__GLUE__", here).href).then(async (m) => {
+    await m.default({ module_or_path: new URL("__WASM__", here) });
+    return m;
+  }));
+
+// A module runs once however many tags name it, so one run serves every tag.
+for (const tag of document.querySelectorAll("script[data-site]")) {
+  if (tag.src !== here) continue;
+  const target = tag.dataset.target && document.getElementById(tag.dataset.target);
+  const host = target || tag.parentNode.insertBefore(document.createElement("div"), tag);
+  const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
+  let seen;
+  const start = () => {
+    if (seen) return;
+    seen = 1;
+    io.disconnect();
+    load().then((m) => m.mount(root, tag.dataset.site, new URL(here).origin));
+  };
+  const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
+    rootMargin: "400px",
+  });
+  io.observe(host);
+  const idle = () => (self.requestIdleCallback || setTimeout)(start);
+  document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });
+}

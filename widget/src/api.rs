@@ -1,0 +1,52 @@
+//! Talking to the edge.
+
+use gloo_net::http::Request;
+use leadglue_shared::{LeadSubmission, Problem, SiteConfig};
+
+/// What can go wrong when sending, as the form needs to tell it apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// The edge refused the input; show its messages next to the fields.
+    Invalid(Problem),
+    /// The edge refused for another reason it explained (unknown site, wrong origin, …).
+    Refused(Problem),
+    /// No answer, or a server error: worth retrying as is.
+    Unreachable,
+}
+
+pub async fn site_config(api_base: &str, site_id: &str) -> Result<SiteConfig, SendError> {
+    let response = Request::get(&format!("{api_base}/v1/sites/{site_id}"))
+        .send()
+        .await
+        .map_err(|_| SendError::Unreachable)?;
+    if response.ok() {
+        response.json().await.map_err(|_| SendError::Unreachable)
+    } else {
+        Err(problem(&response).await)
+    }
+}
+
+pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<(), SendError> {
+    let response = Request::post(&format!("{api_base}/v1/leads"))
+        .json(lead)
+        .map_err(|_| SendError::Unreachable)?
+        .send()
+        .await
+        .map_err(|_| SendError::Unreachable)?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(problem(&response).await)
+    }
+}
+
+async fn problem(response: &gloo_net::http::Response) -> SendError {
+    if response.status() >= 500 {
+        return SendError::Unreachable;
+    }
+    match response.json::<Problem>().await {
+        Ok(problem) if problem.status == 422 => SendError::Invalid(problem),
+        Ok(problem) => SendError::Refused(problem),
+        Err(_) => SendError::Unreachable,
+    }
+}

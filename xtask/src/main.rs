@@ -1,0 +1,71 @@
+//! `cargo xtask`: build, run and test leadglue from a fresh clone.
+//!
+//! - `cargo xtask dev [--port P]`: install what is missing, build widget and edge, migrate and
+//!   seed a local D1, and serve the demo on http://127.0.0.1:P (8787 by default).
+//! - `cargo xtask test`: formatting, lints, unit and property tests, release builds, then
+//!   integration and browser tests against a freshly started local Worker.
+//! - `cargo xtask build`: the release builds alone.
+
+mod build;
+mod dev;
+mod test;
+mod tools;
+mod wrangler;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T, E = String> = std::result::Result<T, E>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev::run(&args[1..]),
+        Some("test") => test::run(&args[1..]),
+        Some("build") => tools::ensure_build_tools().and_then(|tools| build::all(&tools)),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test | build>";
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command to completion, failing with its description if it fails. Shows the program
+/// and arguments, never the environment (it may carry secrets).
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|part| part.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+/// A cargo command in the workspace root.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}

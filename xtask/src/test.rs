@@ -1,0 +1,81 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest.
+
+use std::process::Command;
+
+use crate::wrangler::{self, Options, Wrangler};
+use crate::{Result, build, cargo, dev, root, tools};
+
+pub fn run(args: &[String]) -> Result<()> {
+    if !args.is_empty() {
+        return Err(crate::USAGE.to_owned());
+    }
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let tools = tools::ensure_build_tools()?;
+    let chromium = match tools::ensure_chromium() {
+        Ok(path) => Some(path),
+        Err(err) if ci => return Err(err),
+        Err(err) => {
+            eprintln!("xtask: WARNING: the browser tests will NOT run: {err}");
+            None
+        }
+    };
+
+    crate::run(cargo().args(["fmt", "--all", "--check"]))?;
+    crate::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    crate::run(cargo().args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "leadglue-widget",
+        "--package",
+        "leadglue-edge",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    crate::run(cargo().args(["test", "--workspace", "--exclude", "leadglue-tests"]))?;
+    build::all(&tools)?;
+
+    // A throwaway local D1 per run, so tests never see another run's leads.
+    let token = dev::admin_token()?;
+    let state = root().join(format!("target/xtask/test-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    wrangler::migrate(&state)?;
+    let worker = Wrangler::start(&Options {
+        port: wrangler::free_port()?,
+        state: &state,
+        isolated: true,
+    })?;
+    let env = [
+        ("LEADGLUE_BASE_URL", worker.base_url.clone()),
+        ("LEADGLUE_ADMIN_TOKEN", token),
+        ("LEADGLUE_D1_STATE", state.display().to_string()),
+    ];
+
+    let mut integration = cargo();
+    integration.args(["test", "--package", "leadglue-tests"]);
+    integration.envs(env.iter().cloned());
+    crate::run(&mut integration)?;
+
+    if let Some(chromium) = chromium {
+        let mut e2e = Command::new("node");
+        e2e.args(["--test", "--test-concurrency=1"])
+            .arg(root().join("tests/e2e"))
+            .current_dir(root())
+            .env("CHROMIUM", chromium)
+            .envs(env.iter().cloned());
+        crate::run(&mut e2e)?;
+    }
+    drop(worker);
+    let _ = std::fs::remove_dir_all(&state);
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}

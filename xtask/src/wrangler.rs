@@ -1,0 +1,131 @@
+//! A local Worker: `wrangler dev` (workerd, with D1 as local SQLite) and its migrations.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::{Result, root, run};
+
+/// A running `wrangler dev`, stopped when dropped.
+pub struct Wrangler {
+    child: Child,
+    /// Whether it runs in its own process group (stopped as a whole on drop).
+    own_group: bool,
+    pub base_url: String,
+}
+
+fn wrangler() -> Command {
+    let root = root();
+    let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+    cmd.current_dir(root.join("edge"))
+        // Keep wrangler off the network: no telemetry, no fetch of `request.cf` data.
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    cmd
+}
+
+/// Applies `edge/migrations/` to the local D1 kept in `state`.
+pub fn migrate(state: &Path) -> Result<()> {
+    run(wrangler()
+        .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+        .arg(state)
+        // Answer wrangler's confirmation prompt: there is no one at a terminal to ask.
+        .env("CI", "true"))
+}
+
+pub struct Options<'a> {
+    pub port: u16,
+    pub state: &'a Path,
+    /// Tests: own process group (so the whole tree can be stopped), warnings only, no fixed
+    /// inspector port. Dev: shares the terminal, so Ctrl-C stops it with xtask.
+    pub isolated: bool,
+}
+
+impl Wrangler {
+    pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
+        let mut cmd = wrangler();
+        cmd.args(["dev", "--ip", "127.0.0.1", "--port"])
+            .arg(opts.port.to_string())
+            .arg("--show-interactive-dev-session=false")
+            .arg("--persist-to")
+            .arg(opts.state);
+        if opts.isolated {
+            use std::os::unix::process::CommandExt;
+            cmd.args(["--log-level", "warn", "--inspector-port", "0"])
+                .process_group(0);
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("could not start wrangler: {e}"))?;
+        let mut wrangler = Wrangler {
+            child,
+            own_group: opts.isolated,
+            base_url: format!("http://127.0.0.1:{}", opts.port),
+        };
+        wrangler.wait_healthy(Duration::from_secs(90))?;
+        Ok(wrangler)
+    }
+
+    fn wait_healthy(&mut self, limit: Duration) -> Result<()> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let url = format!("{}/healthz", self.base_url);
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("wrangler dev exited early ({status})"));
+            }
+            if agent.get(&url).call().is_ok() {
+                eprintln!(
+                    "xtask: worker ready at {} after {:.1}s",
+                    self.base_url,
+                    start.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(format!(
+            "wrangler dev did not answer {url} within {limit:?}"
+        ))
+    }
+
+    /// Waits until wrangler exits (dev: until Ctrl-C).
+    pub fn wait(mut self) -> Result<()> {
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("wrangler dev exited ({status})"))
+        }
+    }
+}
+
+impl Drop for Wrangler {
+    fn drop(&mut self) {
+        if self.own_group {
+            // wrangler runs workerd as a child: signal the whole group.
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        } else {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody is listening on right now.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
