@@ -1,24 +1,71 @@
 //! `POST /v1/leads`: a visitor asks for information.
 
-use leadglue_shared::{LeadCreated, submission, validate};
+use leadglue_shared::attribution::{self, Attribution, FirstTouch};
+use leadglue_shared::form::DEFAULT_FORM_ID;
+use leadglue_shared::score::next_step;
+use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
 use worker::{Request, Response};
 
 use crate::error::AppError;
-use crate::http;
-use crate::repo::{Refusal, Repo};
+use crate::repo::{NewLead, Refusal, Repo};
+use crate::{forms, http};
 
 pub async fn create(mut req: Request, repo: &Repo) -> Result<Response, AppError> {
     let origin = http::origin(&req);
     let body = http::json_body(&mut req).await?;
-    let lead = validate(&submission::parse(&body)?).map_err(AppError::Invalid)?;
+    let submission = submission::parse(&body)?;
+
+    let form_id = submission.form_id.as_deref().unwrap_or(DEFAULT_FORM_ID);
+    let Some(form) =
+        forms::resolve(repo, &submission.site_id, form_id, submission.form_version).await?
+    else {
+        return Err(if repo.site_exists(&submission.site_id).await? {
+            AppError::Invalid(vec![FieldError::new(
+                if submission.form_version.is_some() {
+                    "form_version"
+                } else {
+                    "form_id"
+                },
+                "This form is no longer available; please reload the page.",
+            )])
+        } else {
+            AppError::UnknownSite
+        });
+    };
+    let lead = validate(&submission, &form.definition).map_err(AppError::Invalid)?;
+
+    // The edge's own judgement: whatever score a client sent was dropped by the parser.
+    let scored = score(&form.definition, &lead.get().answers);
+    let follow_up = form.definition.follow_up(&lead.get().answers);
+    let touch = lead
+        .get()
+        .first_touch
+        .clone()
+        .unwrap_or_else(|| FirstTouch {
+            landing_page: lead.get().page_url.clone().unwrap_or_default(),
+            referrer: None,
+        });
+    let attribution = Attribution::from_first_touch(&touch);
     let ip = req.headers().get("cf-connecting-ip")?;
     let id = uuid::Uuid::now_v7().to_string();
-    match repo
-        .insert_lead(&id, &lead, origin.as_deref(), ip.as_deref())
-        .await?
-    {
+    let new = NewLead {
+        id: &id,
+        lead: &lead,
+        form: &form,
+        scored: &scored,
+        channel: attribution::channel(&attribution),
+        attribution: &attribution,
+        origin: origin.as_deref(),
+        ip: ip.as_deref(),
+    };
+    match repo.insert_lead(&new).await? {
         Ok(id) => {
-            let response = http::json(201, &LeadCreated { id })?;
+            let created = LeadCreated {
+                id,
+                grade: scored.grade,
+                next_step: next_step(scored.grade, follow_up),
+            };
+            let response = http::json(201, &created)?;
             Ok(match origin {
                 Some(origin) => http::allow_origin(response, &origin),
                 None => response,

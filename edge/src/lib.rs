@@ -2,6 +2,7 @@
 
 mod config;
 mod error;
+mod forms;
 mod http;
 mod leads;
 mod repo;

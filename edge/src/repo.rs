@@ -1,7 +1,10 @@
 //! The only module that speaks SQL. Every statement is parameterised; the schema lives in
 //! `migrations/`.
 
-use leadglue_shared::{SiteConfig, SiteDefinition, ValidLead};
+use leadglue_shared::attribution::{Attribution, Channel};
+use leadglue_shared::{
+    FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
+};
 use serde::Deserialize;
 use worker::{D1Database, query};
 
@@ -21,6 +24,8 @@ pub enum Refusal {
 pub struct SiteForOrigin {
     pub config: SiteConfig,
     pub origin_allowed: bool,
+    /// Changes whenever the site's definition does (for ETags).
+    pub updated_at: String,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +35,34 @@ struct SiteRow {
     consent_text: String,
     consent_version: String,
     phone: Option<String>,
+    booking_url: Option<String>,
+    first_touch_attribution: u8,
+    updated_at: String,
     origin_allowed: u8,
+}
+
+#[derive(Deserialize)]
+struct FormRow {
+    form_id: String,
+    version: u32,
+    definition: String,
+}
+
+#[derive(Deserialize)]
+struct VersionRow {
+    version: u32,
+}
+
+/// Everything stored with a lead besides the submission itself.
+pub struct NewLead<'a> {
+    pub id: &'a str,
+    pub lead: &'a ValidLead,
+    pub form: &'a VersionedForm,
+    pub scored: &'a Scored,
+    pub attribution: &'a Attribution,
+    pub channel: Channel,
+    pub origin: Option<&'a str>,
+    pub ip: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -48,24 +80,27 @@ impl Repo {
     /// stores nothing new and returns the first lead's id.
     pub async fn insert_lead(
         &self,
-        id: &str,
-        lead: &ValidLead,
-        origin: Option<&str>,
-        ip: Option<&str>,
+        new: &NewLead<'_>,
     ) -> Result<Result<String, Refusal>, AppError> {
-        let lead = lead.get();
+        let lead = new.lead.get();
+        let answers = lead.answers.to_json()?;
+        let reasons = new.scored.reasons.to_json()?;
+        let attribution = new.attribution.to_json()?;
         let stmt = query!(
             &self.db,
             "INSERT INTO leads (id, site_id, email, name, company, phone, message,
-                                consent_text_version, consent_ip, page_url, idempotency_key)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+                                consent_text_version, consent_ip, page_url, idempotency_key,
+                                form_id, form_version, answers, score, grade, score_reasons,
+                                attribution, channel)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20
              WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?2)
                AND (?12 IS NULL
                     OR EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?2 AND origin = ?12))
              ON CONFLICT (site_id, idempotency_key)
                 DO UPDATE SET idempotency_key = excluded.idempotency_key
              RETURNING id",
-            &id,
+            &new.id,
             &lead.site_id,
             &lead.email,
             &lead.name,
@@ -73,10 +108,18 @@ impl Repo {
             &lead.phone,
             &lead.message,
             &lead.consent.text_version,
-            &ip,
+            &new.ip,
             &lead.page_url,
             &lead.idempotency_key,
-            &origin,
+            &new.origin,
+            &new.form.id,
+            &new.form.version,
+            &answers,
+            &new.scored.score,
+            &new.scored.grade.as_str(),
+            &reasons,
+            &attribution,
+            &new.channel.as_str(),
         )?;
         if let Some(row) = stmt.first::<IdRow>(None).await? {
             return Ok(Ok(row.id));
@@ -90,7 +133,7 @@ impl Repo {
         }))
     }
 
-    async fn site_exists(&self, site_id: &str) -> Result<bool, AppError> {
+    pub async fn site_exists(&self, site_id: &str) -> Result<bool, AppError> {
         let stmt = query!(&self.db, "SELECT id FROM sites WHERE id = ?1", &site_id)?;
         Ok(stmt.first::<IdRow>(None).await?.is_some())
     }
@@ -112,7 +155,8 @@ impl Repo {
     ) -> Result<Option<SiteForOrigin>, AppError> {
         let stmt = query!(
             &self.db,
-            "SELECT id, name, consent_text, consent_version, phone,
+            "SELECT id, name, consent_text, consent_version, phone, booking_url,
+                    first_touch_attribution, updated_at,
                     EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?2)
                         AS origin_allowed
              FROM sites WHERE id = ?1",
@@ -121,12 +165,15 @@ impl Repo {
         )?;
         Ok(stmt.first::<SiteRow>(None).await?.map(|row| SiteForOrigin {
             origin_allowed: row.origin_allowed != 0,
+            updated_at: row.updated_at,
             config: SiteConfig {
                 id: row.id,
                 name: row.name,
                 consent_text: row.consent_text,
                 consent_version: row.consent_version,
                 phone: row.phone,
+                booking_url: row.booking_url,
+                first_touch_attribution: row.first_touch_attribution != 0,
             },
         }))
     }
@@ -136,19 +183,24 @@ impl Repo {
         let mut batch = vec![
             query!(
                 &self.db,
-                "INSERT INTO sites (id, name, consent_text, consent_version, phone)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
+                                    first_touch_attribution)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
                     consent_version = excluded.consent_version,
                     phone = excluded.phone,
+                    booking_url = excluded.booking_url,
+                    first_touch_attribution = excluded.first_touch_attribution,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
                 &site.consent_text,
                 &site.consent_version,
-                &site.phone
+                &site.phone,
+                &site.booking_url,
+                &u8::from(site.first_touch_attribution)
             )?,
             query!(
                 &self.db,
@@ -166,5 +218,69 @@ impl Repo {
         }
         self.db.batch(batch).await?;
         Ok(())
+    }
+
+    /// Stores a new version of a form, numbered one above the last; `None` if the site does not
+    /// exist.
+    pub async fn put_form(
+        &self,
+        site_id: &str,
+        form_id: &str,
+        definition: &FormDefinition,
+    ) -> Result<Option<u32>, AppError> {
+        let definition = definition.to_json()?;
+        let stmt = query!(
+            &self.db,
+            "INSERT INTO forms (site_id, form_id, version, definition)
+             SELECT ?1, ?2,
+                    (SELECT COALESCE(MAX(version), 0) + 1 FROM forms
+                     WHERE site_id = ?1 AND form_id = ?2),
+                    ?3
+             WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?1)
+             RETURNING version",
+            &site_id,
+            &form_id,
+            &definition
+        )?;
+        Ok(stmt.first::<VersionRow>(None).await?.map(|row| row.version))
+    }
+
+    /// A stored form: the given version, or the latest when `version` is `None`.
+    pub async fn form(
+        &self,
+        site_id: &str,
+        form_id: &str,
+        version: Option<u32>,
+    ) -> Result<Option<VersionedForm>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT form_id, version, definition FROM forms
+             WHERE site_id = ?1 AND form_id = ?2 AND (?3 IS NULL OR version = ?3)
+             ORDER BY version DESC LIMIT 1",
+            &site_id,
+            &form_id,
+            &version
+        )?;
+        let Some(row) = stmt.first::<FormRow>(None).await? else {
+            return Ok(None);
+        };
+        let definition = serde_json::from_str(&row.definition)
+            .map_err(|e| AppError::Internal(format!("stored form {site_id}/{form_id}: {e}")))?;
+        Ok(Some(VersionedForm {
+            id: row.form_id,
+            version: row.version,
+            definition,
+        }))
+    }
+}
+
+/// JSON text for a column.
+trait ToJson {
+    fn to_json(&self) -> Result<String, AppError>;
+}
+
+impl<T: serde::Serialize + ?Sized> ToJson for T {
+    fn to_json(&self) -> Result<String, AppError> {
+        serde_json::to_string(self).map_err(|e| AppError::Internal(e.to_string()))
     }
 }

@@ -4,7 +4,7 @@ use worker::{Env, Method, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::Repo;
-use crate::{config, http, leads, sites};
+use crate::{config, forms, http, leads, sites};
 
 pub async fn handle(req: Request, env: &Env) -> Response {
     let path = req.path();
@@ -32,11 +32,30 @@ pub async fn handle(req: Request, env: &Env) -> Response {
             allow: "GET, HEAD, OPTIONS",
         }),
 
+        (["v1", "sites", site, "forms", form], Method::Get | Method::Head) => {
+            public(env, origin, async |repo| {
+                forms::get(&req, repo, site, form).await
+            })
+            .await
+        }
+        (["v1", "sites", _, "forms", _], Method::Options) => preflight(env, origin, "GET").await,
+        (["v1", "sites", _, "forms", _], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, OPTIONS",
+        }),
+
         (["v1", "admin", "sites", site], Method::Put) => match repo(env) {
             Ok(repo) => sites::put(req, env, &repo, site).await,
             Err(err) => Err(err),
         },
         (["v1", "admin", "sites", _], _) => Err(AppError::MethodNotAllowed { allow: "PUT" }),
+
+        (["v1", "admin", "sites", site, "forms", form], Method::Put) => match repo(env) {
+            Ok(repo) => forms::put(req, env, &repo, site, form).await,
+            Err(err) => Err(err),
+        },
+        (["v1", "admin", "sites", _, "forms", _], _) => {
+            Err(AppError::MethodNotAllowed { allow: "PUT" })
+        }
 
         (["v1", ..], _) => Err(AppError::NotFound),
         _ => assets(req, env).await,

@@ -3,7 +3,6 @@
 use leadglue_shared::{SiteDefinition, json, validate};
 use worker::{Env, Request, Response};
 
-use crate::config;
 use crate::error::AppError;
 use crate::http;
 use crate::repo::Repo;
@@ -35,8 +34,7 @@ pub async fn put(
     repo: &Repo,
     site_id: &str,
 ) -> Result<Response, AppError> {
-    let token = env.secret(config::ADMIN_TOKEN).map(|s| s.to_string());
-    http::require_bearer(&req, token.as_deref().unwrap_or_default())?;
+    http::require_admin(&req, env)?;
     let site_id = validate::site_id(site_id)
         .map_err(|m| AppError::Invalid(vec![leadglue_shared::FieldError::new("site_id", m)]))?;
     let body = http::json_body(&mut req).await?;

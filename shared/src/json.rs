@@ -63,6 +63,11 @@ fn shape_error(path: &str, serde_message: &str) -> FieldError {
         FieldError::new(path, "This field is not recognised.")
     } else {
         let field = if path == "." { "" } else { path };
-        FieldError::new(field, format!("Wrong type: {message}."))
+        if message.starts_with("invalid ") || message.starts_with("unknown variant") {
+            FieldError::new(field, format!("Wrong type: {message}."))
+        } else {
+            // A rule of the type itself (a `try_from` conversion): its message is for people.
+            FieldError::new(field, message)
+        }
     }
 }

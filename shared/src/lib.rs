@@ -1,12 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attribution;
+pub mod form;
 pub mod json;
 pub mod problem;
+pub mod score;
 pub mod site;
 pub mod submission;
 pub mod validate;
 
+pub use form::{Answer, Answers, EmbedConfig, FormDefinition, VersionedForm, default_form};
 pub use problem::{FieldError, Problem};
+pub use score::{Grade, NextStep, Scored, score};
 pub use site::{SiteConfig, SiteDefinition};
 pub use submission::{Consent, LeadCreated, LeadSubmission};
 pub use validate::{ValidLead, validate};

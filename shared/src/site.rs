@@ -20,6 +20,17 @@ pub struct SiteDefinition {
     /// Where visitors can call with questions, as people dial it (`+1 555 010 0199`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// A page where a visitor can book a time with sales, offered to hot leads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_url: Option<String>,
+    /// Keep the first page of a visit in the site's `localStorage` for attribution (on unless
+    /// turned off).
+    #[serde(default = "yes")]
+    pub first_touch_attribution: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What the widget needs to render a site's form (`GET /v1/sites/{site}`): public by nature.
@@ -31,6 +42,10 @@ pub struct SiteConfig {
     pub consent_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_url: Option<String>,
+    #[serde(default = "yes")]
+    pub first_touch_attribution: bool,
 }
 
 impl SiteDefinition {
@@ -64,6 +79,19 @@ impl SiteDefinition {
                 "Must be a phone number of 7 to 15 digits.",
             ));
         }
+        let booking_url = self
+            .booking_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if let Some(u) = booking_url
+            && !is_web_url(u)
+        {
+            errors.push(FieldError::new(
+                "booking_url",
+                "Must be an http(s) address of at most 2048 characters.",
+            ));
+        }
         let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
         for (i, origin) in self.allowed_origins.iter().enumerate() {
             match normalise_origin(origin) {
@@ -85,6 +113,8 @@ impl SiteDefinition {
             consent_text,
             consent_version,
             phone: phone.map(str::to_owned),
+            booking_url: booking_url.map(str::to_owned),
+            first_touch_attribution: self.first_touch_attribution,
         })
     }
 
@@ -95,8 +125,17 @@ impl SiteDefinition {
             consent_text: self.consent_text.clone(),
             consent_version: self.consent_version.clone(),
             phone: self.phone.clone(),
+            booking_url: self.booking_url.clone(),
+            first_touch_attribution: self.first_touch_attribution,
         }
     }
+}
+
+/// An absolute `http(s)` URL we may show as a link.
+fn is_web_url(value: &str) -> bool {
+    value.len() <= 2048
+        && url::Url::parse(value)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// An origin as browsers serialise it (<https://html.spec.whatwg.org/#ascii-serialisation-of-an-origin>):
@@ -193,6 +232,8 @@ mod tests {
             consent_text: "You may contact me about my request.".into(),
             consent_version: "2026-11".into(),
             phone: Some(" +1 555 010 0199 ".into()),
+            booking_url: Some("https://cal.example/acme".into()),
+            first_touch_attribution: true,
         }
     }
 
@@ -211,8 +252,12 @@ mod tests {
         site.name = String::new();
         site.allowed_origins.push("acme.example/contact".into());
         site.phone = Some("call us".into());
+        site.booking_url = Some("javascript:alert(1)".into());
         let errors = site.validate().unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["name", "phone", "allowed_origins[2]"]);
+        assert_eq!(
+            fields,
+            ["name", "phone", "booking_url", "allowed_origins[2]"]
+        );
     }
 }

@@ -2,14 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::FirstTouch;
+use crate::form::Answers;
 use crate::json::ParseError;
+use crate::score::{Grade, NextStep};
 
 /// What a visitor sends when they ask for information.
 ///
 /// Unknown fields are refused rather than ignored: a client that believes it sent something the
 /// edge silently dropped would lose data without knowing. Optional text fields may be absent,
 /// `null` or blank; all three mean "not given".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeadSubmission {
     /// The site the form belongs to (`data-site` on the embed tag).
@@ -29,6 +32,24 @@ pub struct LeadSubmission {
     /// Chosen by the client once per submission and reused on every retry of it, so that a
     /// retried request never creates a second lead.
     pub idempotency_key: String,
+    /// The form answered (`data-form` on the embed tag); the built-in default form when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_id: Option<String>,
+    /// The version of the form the visitor saw; the latest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_version: Option<u32>,
+    /// Answers to the form's qualification questions, by question id.
+    #[serde(default, skip_serializing_if = "Answers::is_empty")]
+    pub answers: Answers,
+    /// The first page of the visit, for attribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_touch: Option<FirstTouch>,
+    /// Scores are the edge's to compute: a client may send these (an older widget did), and
+    /// they are read and thrown away, never trusted or stored.
+    #[serde(default, rename = "score", skip_serializing)]
+    pub ignored_score: Option<serde_json::Value>,
+    #[serde(default, rename = "grade", skip_serializing)]
+    pub ignored_grade: Option<serde_json::Value>,
 }
 
 /// The visitor's consent to be contacted, and which wording of the site's consent text they saw.
@@ -44,6 +65,9 @@ pub struct Consent {
 pub struct LeadCreated {
     /// Opaque and time-ordered: later leads sort after earlier ones.
     pub id: String,
+    pub grade: Grade,
+    /// What the widget should show next.
+    pub next_step: NextStep,
 }
 
 /// Parses a request body into a submission (see [`crate::json::parse`]).
@@ -112,15 +136,25 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused_by_name() {
         let mut json = valid_json();
-        json["score"] = serde_json::json!(100);
+        json["priority"] = serde_json::json!("high");
         let body = serde_json::to_vec(&json).unwrap();
         assert_eq!(
             parse(&body),
             Err(ParseError::Shape(FieldError::new(
-                "score",
+                "priority",
                 "This field is not recognised."
             )))
         );
+    }
+
+    #[test]
+    fn a_client_score_is_read_but_never_sent_on() {
+        let mut json = valid_json();
+        json["score"] = serde_json::json!(1000);
+        json["grade"] = serde_json::json!("hot");
+        let lead = parse(&serde_json::to_vec(&json).unwrap()).unwrap();
+        let again = serde_json::to_value(&lead).unwrap();
+        assert!(again.get("score").is_none() && again.get("grade").is_none());
     }
 
     #[test]

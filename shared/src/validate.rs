@@ -2,6 +2,7 @@
 //! visitor can act on; the widget shows these messages before sending and the edge returns the
 //! very same ones, so the two can never disagree.
 
+use crate::form::{Answers, FollowUp, FormDefinition};
 use crate::{FieldError, LeadSubmission};
 
 /// Longest name or company name, in characters.
@@ -20,7 +21,7 @@ pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
 
 /// A submission that passed [`validate`], with every field trimmed and normalised.
 /// It can only be made by [`validate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidLead(LeadSubmission);
 
 impl ValidLead {
@@ -29,9 +30,14 @@ impl ValidLead {
     }
 }
 
-/// Checks and normalises a submission: text trimmed, optional blanks made absent, the email's
-/// domain lower-cased, the phone number reduced to its digits (and a leading `+`).
-pub fn validate(input: &LeadSubmission) -> Result<ValidLead, Vec<FieldError>> {
+/// Checks and normalises a submission to `form`: text trimmed, optional blanks made absent, the
+/// email's domain lower-cased, the phone number reduced to its digits (and a leading `+`),
+/// answers checked against the questions shown (see [`FormDefinition::check_answers`]).
+/// Asking to be called requires a phone number. Errors come in form order.
+pub fn validate(
+    input: &LeadSubmission,
+    form: &FormDefinition,
+) -> Result<ValidLead, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut check = |field: &str, result: Result<String, &'static str>| match result {
         Ok(value) => value,
@@ -66,6 +72,23 @@ pub fn validate(input: &LeadSubmission) -> Result<ValidLead, Vec<FieldError>> {
     );
     let idempotency_key = check("idempotency_key", token(&input.idempotency_key, 16..=128));
     let page_url = optional(&input.page_url).map(|u| check("page_url", page_url(&u)));
+    let form_id = input
+        .form_id
+        .as_deref()
+        .map(|id| check("form_id", form_id(id)));
+    let answers = match form.check_answers(&input.answers) {
+        Ok(answers) => answers,
+        Err(answer_errors) => {
+            errors.extend(answer_errors);
+            Answers::new()
+        }
+    };
+    if form.follow_up(&answers) == Some(FollowUp::CallMe) && phone.is_none() {
+        errors.push(FieldError::new(
+            "phone",
+            "Please give us a number to call you on.",
+        ));
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -83,20 +106,31 @@ pub fn validate(input: &LeadSubmission) -> Result<ValidLead, Vec<FieldError>> {
         },
         page_url,
         idempotency_key,
+        form_id,
+        form_version: input.form_version,
+        answers,
+        first_touch: input.first_touch.clone(),
+        ignored_score: None,
+        ignored_grade: None,
     }))
 }
 
 /// Site ids are what marketers type into `data-site`: short, lower-case, URL-safe.
 pub fn site_id(value: &str) -> Result<String, &'static str> {
+    slug(value).ok_or("This form is not set up correctly: its site id is not valid.")
+}
+
+/// Form ids (`data-form`) follow the same rule as site ids.
+pub fn form_id(value: &str) -> Result<String, &'static str> {
+    slug(value).ok_or("This form is not set up correctly: its form id is not valid.")
+}
+
+fn slug(value: &str) -> Option<String> {
     let ok = (1..=64).contains(&value.len())
         && value
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err("This form is not set up correctly: its site id is not valid.")
-    }
+    ok.then(|| value.to_owned())
 }
 
 fn name(value: &str) -> Result<String, &'static str> {
@@ -229,6 +263,10 @@ mod tests {
     use proptest::prelude::*;
     use rstest::rstest;
 
+    fn form() -> FormDefinition {
+        crate::form::default_form()
+    }
+
     fn submission() -> LeadSubmission {
         LeadSubmission {
             site_id: "demo".into(),
@@ -243,6 +281,20 @@ mod tests {
             },
             page_url: Some("https://example.com/landing".into()),
             idempotency_key: "0123456789abcdef".into(),
+            form_id: None,
+            form_version: None,
+            answers: [
+                ("timeline", "3_months"),
+                ("role", "influencer"),
+                ("company_size", "11_50"),
+                ("follow_up", "send_information"),
+            ]
+            .into_iter()
+            .map(|(q, a)| (q.to_owned(), crate::Answer::Text(a.to_owned())))
+            .collect(),
+            first_touch: None,
+            ignored_score: None,
+            ignored_grade: None,
         }
     }
 
@@ -335,7 +387,7 @@ mod tests {
         input.company = Some("   ".into());
         input.phone = Some(" +44 20 7946 0958 ".into());
         input.message = Some("Hello\r\nthere ".into());
-        let lead = validate(&input).unwrap();
+        let lead = validate(&input, &form()).unwrap();
         let lead = lead.get();
         assert_eq!(lead.email, "Ada@example.com");
         assert_eq!(lead.name, "Ada Lovelace");
@@ -351,7 +403,7 @@ mod tests {
         input.email = "nope".into();
         input.phone = Some("12".into());
         input.consent.given = false;
-        let errors = validate(&input).unwrap_err();
+        let errors = validate(&input, &form()).unwrap_err();
         assert_eq!(fields(&errors), ["name", "email", "phone", "consent"]);
         assert_eq!(errors[0].message, "Please enter your name.");
     }
@@ -383,8 +435,35 @@ mod tests {
             "page_url" => input.page_url = Some(value),
             other => unreachable!("{other}"),
         }
-        let errors = validate(&input).unwrap_err();
+        let errors = validate(&input, &form()).unwrap_err();
         assert_eq!(fields(&errors), [field]);
+    }
+
+    #[test]
+    fn asking_to_be_called_needs_a_phone_number() {
+        let mut input = submission();
+        input
+            .answers
+            .insert("follow_up".into(), crate::Answer::Text("call_me".into()));
+        let errors = validate(&input, &form()).unwrap_err();
+        assert_eq!(
+            errors,
+            [FieldError::new(
+                "phone",
+                "Please give us a number to call you on."
+            )]
+        );
+        input.phone = Some("+1 555 010 0199".into());
+        assert!(validate(&input, &form()).is_ok());
+    }
+
+    #[test]
+    fn answer_errors_come_after_contact_errors() {
+        let mut input = submission();
+        input.email = String::new();
+        input.answers.remove("timeline");
+        let errors = validate(&input, &form()).unwrap_err();
+        assert_eq!(fields(&errors), ["email", "answers.timeline"]);
     }
 
     #[test]
@@ -392,7 +471,7 @@ mod tests {
         let mut input = submission();
         input.name = "é".repeat(MAX_NAME_CHARS);
         input.message = Some("ü".repeat(MAX_MESSAGE_CHARS));
-        assert!(validate(&input).is_ok());
+        assert!(validate(&input, &form()).is_ok());
     }
 
     proptest! {
@@ -412,8 +491,8 @@ mod tests {
             input.company = company;
             input.phone = phone;
             input.message = message;
-            if let Ok(lead) = validate(&input) {
-                let again = validate(lead.get()).expect("a normalised lead stays valid");
+            if let Ok(lead) = validate(&input, &form()) {
+                let again = validate(lead.get(), &form()).expect("a normalised lead stays valid");
                 prop_assert_eq!(again, lead);
             }
         }

@@ -30,6 +30,17 @@ export async function putSite(id, definition) {
   if (res.status !== 200) throw new Error(`defining site ${id}: ${res.status} ${await res.text()}`);
 }
 
+/** Defines a new version of a site's form through the admin API. */
+export async function putForm(siteId, formId, definition) {
+  const res = await fetch(`${base}/v1/admin/sites/${siteId}/forms/${formId}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify(definition),
+  });
+  if (res.status !== 200) throw new Error(`defining form ${formId}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
 /** The demo site, as `cargo xtask dev` seeds it, allowed on the test Worker's origins. */
 export async function seedDemoSite() {
   const site = JSON.parse(readFileSync(join(root, "edge/demo/site.json"), "utf8"));
@@ -97,6 +108,8 @@ export class LeadForm {
     this.consent = page.getByTestId("consent");
     this.consentText = page.getByTestId("consent-text");
     this.submitButton = page.getByTestId("submit");
+    this.backButton = page.getByTestId("back");
+    this.progress = page.getByTestId("progress");
     this.retryButton = page.getByTestId("retry");
     this.sendError = page.getByTestId("send-error");
     this.thankYou = page.getByTestId("thank-you");
@@ -116,8 +129,45 @@ export class LeadForm {
     if (consent) await this.consent.check();
   }
 
+  /** Step 1 → step 2 ("Next"), or sends on the last step ("Send"). */
   async submit() {
     await this.submitButton.click();
+  }
+
+  /** Picks `value` for a choice question (several values for a multiple choice). */
+  async answer(question, ...values) {
+    for (const value of values) await this.page.getByTestId(`q-${question}-${value}`).check();
+  }
+
+  /** Answers the built-in default form's questions. */
+  async qualify({ timeline, role, size, interest = [], followUp }) {
+    await this.answer("timeline", timeline);
+    await this.answer("role", role);
+    await this.answer("company_size", size);
+    if (interest.length) await this.answer("interest", ...interest);
+    await this.answer("follow_up", followUp);
+  }
+
+  /** The whole flow: contact details, Next, answers, Send; waits for the thank-you. */
+  async complete(contact, profile) {
+    await this.fill(contact);
+    await this.submit();
+    await this.page.getByTestId("q-timeline").waitFor();
+    await this.qualify(profile);
+    await this.submit();
+    await this.thankYou.waitFor();
+  }
+
+  /** Presses Tab until the element with this test id has focus inside the widget. */
+  async tabTo(testid, limit = 40) {
+    for (let i = 0; i < limit; i++) {
+      const focused = await this.page
+        .getByTestId("leadglue")
+        .evaluate((el) => el.getRootNode().activeElement?.dataset.testid ?? null);
+      if (focused === testid) return;
+      await this.page.keyboard.press("Tab");
+    }
+    throw new Error(`Tab never reached ${testid}`);
   }
 
   /** The error message tied to a field through aria-describedby, or null. */
@@ -148,6 +198,11 @@ export async function hostSite(pages) {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     origin: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    close: () => {
+      // Chromium holds speculative, request-less sockets open; without this, close() waits for
+      // the server's header timeout (about a minute and a half).
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
   };
 }

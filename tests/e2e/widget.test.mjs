@@ -25,6 +25,8 @@ afterEach(async () => {
   assert.deepEqual(browser.errors.splice(0), [], "no uncaught errors on the page");
 });
 
+const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
+
 const leadsFor = (email) =>
   d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url FROM leads WHERE email = '${email}'`);
 
@@ -33,10 +35,8 @@ describe("on the demo landing page", () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
     const email = uniqueEmail("happy");
-    await form.fill({ name: "Ada Lovelace", email, company: "Analytical Engines", message: "Pricing for 40 seats?" });
-    await form.submit();
+    await form.complete({ name: "Ada Lovelace", email, company: "Analytical Engines", message: "Pricing for 40 seats?" }, warm);
 
-    await form.thankYou.waitFor();
     assert.match(await form.thankYou.textContent(), /Thank you, Ada!/);
     assert.match(await form.thankYou.textContent(), new RegExp(email.replace(".", "\\.")));
     assert.match(await form.thankYou.textContent(), /\+1 555 010 0199/);
@@ -74,9 +74,13 @@ describe("on the demo landing page", () => {
     assert.equal(await form.name.inputValue(), "Ada");
     assert.equal(await form.email.inputValue(), "ada.example.com");
 
-    // Fixing the errors and sending again works; the errors go away.
+    // Fixing the errors moves on; the errors go away.
     const email = uniqueEmail("fixed");
     await form.fill({ email });
+    await form.submit();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.describedError("email"), null);
+    await form.qualify(warm);
     await form.submit();
     await form.thankYou.waitFor();
     assert.equal(leadsFor(email).length, 1);
@@ -103,14 +107,16 @@ describe("on the demo landing page", () => {
     await page.keyboard.type("Grace Hopper");
     await page.keyboard.press("Tab");
     await page.keyboard.type(email);
-    await page.keyboard.press("Tab");
-    await page.keyboard.type("Navy");
-    await page.keyboard.press("Tab");
-    await page.keyboard.type("A demo, please.");
-    await page.keyboard.press("Tab");
-    assert.equal(await form.focusedId(), "lg-consent");
+    await form.tabTo("consent");
     await page.keyboard.press("Space");
-    await page.keyboard.press("Tab");
+    await form.tabTo("submit");
+    await page.keyboard.press("Enter");
+    // Step 2: each radio group is one Tab stop; Space picks the focused (first) choice.
+    for (const group of ["q-timeline-now", "q-role-decision_maker", "q-company_size-1_10", "q-follow_up-send_information"]) {
+      await form.tabTo(group);
+      await page.keyboard.press("Space");
+    }
+    await form.tabTo("submit");
     await page.keyboard.press("Enter");
     await form.thankYou.waitFor();
     const rows = leadsFor(email);
@@ -124,6 +130,8 @@ describe("on the demo landing page", () => {
     const email = uniqueEmail("offline");
     await page.route("**/v1/leads", (route) => route.abort("internetdisconnected"));
     await form.fill({ name: "Ada", email });
+    await form.submit();
+    await form.qualify(warm);
     await form.submit();
     await form.sendError.waitFor();
     assert.match(await form.sendError.textContent(), /could not send your request/);
@@ -214,9 +222,7 @@ describe("embedding", () => {
       assert.equal(await page.evaluate(() => !!document.getElementById("slot").shadowRoot), true, "rendered into data-target");
 
       const email = uniqueEmail("cross");
-      await form.fill({ name: "Ada", email });
-      await form.submit();
-      await form.thankYou.waitFor();
+      await form.complete({ name: "Ada", email }, warm);
       const rows = leadsFor(email);
       assert.equal(rows.length, 1);
       assert.equal(rows[0].site_id, siteId);

@@ -136,6 +136,30 @@ impl Worker {
         )
     }
 
+    /// `PUT /v1/admin/sites/{site}/forms/{form}` with the admin token.
+    pub fn put_form(&self, site: &str, form: &str, definition: &Value) -> Answer {
+        let bearer = format!("Bearer {}", self.admin_token);
+        let body = serde_json::to_vec(definition).expect("serialisable");
+        self.send(
+            "PUT",
+            &format!("/v1/admin/sites/{site}/forms/{form}"),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer),
+            ],
+            Some(&body),
+        )
+    }
+
+    /// One column of one lead, as text (JSON columns come back as their JSON text).
+    pub fn lead_column(&self, id: &str, column: &str) -> Option<String> {
+        // Column names come from the tests themselves, never from input.
+        let sql = format!("SELECT CAST({column} AS TEXT) FROM leads WHERE id = ?1");
+        self.d1()
+            .query_row(&sql, [id], |row| row.get(0))
+            .expect("the lead is in D1")
+    }
+
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }
@@ -181,7 +205,8 @@ pub fn site_definition(origins: &[&str]) -> Value {
     })
 }
 
-/// A valid submission for `site_id`, with a fresh idempotency key.
+/// A valid submission for `site_id` to the built-in default form (a warm lead), with a fresh
+/// idempotency key.
 pub fn lead(site_id: &str) -> Value {
     json!({
         "site_id": site_id,
@@ -192,6 +217,12 @@ pub fn lead(site_id: &str) -> Value {
         "consent": { "given": true, "text_version": "v1" },
         "page_url": "https://www.example.com/pricing",
         "idempotency_key": unique("key-0123456789"),
+        "answers": {
+            "timeline": "3_months",
+            "role": "influencer",
+            "company_size": "11_50",
+            "follow_up": "send_information",
+        },
     })
 }
 

@@ -1,6 +1,6 @@
 //! The Worker's HTTP API, black-box: answers, headers, and what lands in D1.
 
-use leadglue_shared::{LeadSubmission, validate};
+use leadglue_shared::{LeadSubmission, default_form, validate};
 use leadglue_tests::{ORIGIN, Worker, lead, site_definition, unique};
 use serde_json::{Value, json};
 
@@ -97,7 +97,7 @@ fn invalid_fields_get_the_shared_messages_and_nothing_is_stored() {
 
     let problem = worker.post_lead(&body, None).problem(422);
     let submission: LeadSubmission = serde_json::from_value(body).expect("the wire type");
-    let expected = validate(&submission).expect_err("invalid");
+    let expected = validate(&submission, &default_form()).expect_err("invalid");
     assert_eq!(problem.errors, expected);
     let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["name", "email", "phone", "consent"]);
@@ -169,8 +169,8 @@ fn shape_errors_name_the_field() {
             "This field is required.",
         ),
         (
-            with(lead(&site), "score", json!(99)),
-            "score",
+            with(lead(&site), "priority", json!("high")),
+            "priority",
             "This field is not recognised.",
         ),
         (
@@ -281,6 +281,7 @@ fn site_config_is_public_for_allowed_origins() {
             "consent_text": "You may contact me about my request.",
             "consent_version": "v1",
             "phone": "+1 555 010 0199",
+            "first_touch_attribution": true,
         })
     );
     let elsewhere = worker.get(

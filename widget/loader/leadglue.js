@@ -1,7 +1,7 @@
 // leadglue loader: the one script a marketer embeds.
 //   <script type="module" src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
 // It opens a Shadow DOM where each such tag stands (or in the element whose id is in
-// data-target) and loads the form's WebAssembly only when a form nears the viewport or the page
+// data-target; data-form picks one of the site's forms) and loads the form's WebAssembly only when a form nears the viewport or the page
 // has loaded and the browser is idle, so the host page never waits for it.
 // __GLUE__ and __WASM__ are replaced at build time with content-hashed file names.
 
@@ -17,14 +17,17 @@ const load = () =>
 for (const tag of document.querySelectorAll("script[data-site]")) {
   if (tag.src !== here) continue;
   const target = tag.dataset.target && document.getElementById(tag.dataset.target);
-  const host = target || tag.parentNode.insertBefore(document.createElement("div"), tag);
+  const host = target || document.createElement("div");
+  // A tag in <head> cannot show anything where it stands: the form then goes at the end of
+  // <body> (a module runs after parsing, so <body> exists).
+  if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
   const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
   let seen;
   const start = () => {
     if (seen) return;
     seen = 1;
     io.disconnect();
-    load().then((m) => m.mount(root, tag.dataset.site, new URL(here).origin));
+    load().then((m) => m.mount(root, tag.dataset.site, tag.dataset.form || "", new URL(here).origin));
   };
   const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
     rootMargin: "400px",

@@ -1,9 +1,9 @@
 //! Talking to the edge.
 
 use gloo_net::http::Request;
-use leadglue_shared::{LeadSubmission, Problem, SiteConfig};
+use leadglue_shared::{EmbedConfig, LeadCreated, LeadSubmission, Problem};
 
-/// What can go wrong when sending, as the form needs to tell it apart.
+/// What can go wrong when talking to the edge, as the form needs to tell it apart.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendError {
     /// The edge refused the input; show its messages next to the fields.
@@ -14,8 +14,14 @@ pub enum SendError {
     Unreachable,
 }
 
-pub async fn site_config(api_base: &str, site_id: &str) -> Result<SiteConfig, SendError> {
-    let response = Request::get(&format!("{api_base}/v1/sites/{site_id}"))
+/// The site's public configuration and the form to render.
+pub async fn embed_config(
+    api_base: &str,
+    site_id: &str,
+    form_id: &str,
+) -> Result<EmbedConfig, SendError> {
+    let url = format!("{api_base}/v1/sites/{site_id}/forms/{form_id}");
+    let response = Request::get(&url)
         .send()
         .await
         .map_err(|_| SendError::Unreachable)?;
@@ -26,7 +32,7 @@ pub async fn site_config(api_base: &str, site_id: &str) -> Result<SiteConfig, Se
     }
 }
 
-pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<(), SendError> {
+pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<LeadCreated, SendError> {
     let response = Request::post(&format!("{api_base}/v1/leads"))
         .json(lead)
         .map_err(|_| SendError::Unreachable)?
@@ -34,7 +40,7 @@ pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<(), SendErr
         .await
         .map_err(|_| SendError::Unreachable)?;
     if response.ok() {
-        Ok(())
+        response.json().await.map_err(|_| SendError::Unreachable)
     } else {
         Err(problem(&response).await)
     }

@@ -1,56 +1,91 @@
-//! The lead form: fields, validation feedback, sending, and the thank-you state.
+//! The lead form: contact details and consent, then the form's qualification questions, then
+//! a thank-you adapted to the edge's grading.
 
-use leadglue_shared::{Consent, FieldError, LeadSubmission, SiteConfig, validate};
+use leadglue_shared::{
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, score, validate,
+};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
 use crate::api::{self, SendError};
+use crate::attribution;
+use crate::fields::{QuestionField, TextArea, TextField};
+use crate::thanks::ThankYou;
 
 const CSS: &str = include_str!("style.css");
 
-/// Fields the visitor sees, in form order: the first with an error gets focus.
-const VISIBLE_FIELDS: [&str; 5] = ["name", "email", "company", "message", "consent"];
+/// Contact fields, on step 1 in this order. Any other field that is not an answer (a
+/// misconfigured embed) is shown as a general error.
+const CONTACT_FIELDS: [&str; 6] = ["name", "email", "company", "phone", "message", "consent"];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
     Editing,
     Sending,
-    Sent,
+    Sent(LeadCreated),
     /// Sending failed; the message says why and the visitor may retry.
     Failed(String),
 }
 
+/// Loads the site's configuration and form, then shows the flow (or why it cannot).
 #[component]
-pub fn LeadForm(site_id: String, api_base: String) -> impl IntoView {
-    let site_id = StoredValue::new(site_id);
+pub fn LeadForm(site_id: String, form_id: String, api_base: String) -> impl IntoView {
     let api_base = StoredValue::new(api_base);
-
-    let config = RwSignal::new(None::<Result<SiteConfig, SendError>>);
+    let embed = RwSignal::new(None::<Result<EmbedConfig, SendError>>);
     spawn_local(async move {
-        let loaded = api::site_config(&api_base.get_value(), &site_id.get_value()).await;
-        config.set(Some(loaded));
+        let loaded = api::embed_config(&api_base.get_value(), &site_id, &form_id).await;
+        if let Ok(config) = &loaded
+            && config.site.first_touch_attribution
+        {
+            attribution::remember(&config.site.id);
+        }
+        embed.set(Some(loaded));
     });
+    view! {
+        <style>{CSS}</style>
+        <div class="lg" data-testid="leadglue">
+            {move || match embed.get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(Ok(config)) => view! { <Flow config api_base /> }.into_any(),
+                Some(Err(err)) => {
+                    let reason = match err {
+                        SendError::Refused(problem) => problem.title,
+                        _ => "This form cannot be loaded right now. Please try again later.".into(),
+                    };
+                    view! { <p class="alert" data-testid="unavailable">{reason}</p> }.into_any()
+                }
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
+    let EmbedConfig { site, form } = config;
+    let questions = form.definition.questions.clone();
+    let steps: u8 = if questions.is_empty() { 1 } else { 2 };
+    let form = StoredValue::new(form);
+    let site = StoredValue::new(site);
 
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let company = RwSignal::new(String::new());
+    let phone = RwSignal::new(String::new());
     let message = RwSignal::new(String::new());
     let consent = RwSignal::new(false);
+    let answers = RwSignal::new(Answers::new());
     let errors = RwSignal::new(Vec::<FieldError>::new());
+    let step = RwSignal::new(1u8);
     let stage = RwSignal::new(Stage::Editing);
     let announcement = RwSignal::new(String::new());
     // One key per submission, reused by every retry of it, so a retry never makes a second lead.
     let key = StoredValue::new(idempotency_key());
+    let root = NodeRef::<html::Div>::new();
+    let thanks_heading = NodeRef::<html::H2>::new();
 
-    let name_ref = NodeRef::<html::Input>::new();
-    let email_ref = NodeRef::<html::Input>::new();
-    let company_ref = NodeRef::<html::Input>::new();
-    let message_ref = NodeRef::<html::Textarea>::new();
-    let consent_ref = NodeRef::<html::Input>::new();
-    let thanks_ref = NodeRef::<html::H2>::new();
-
-    let error_for = move |field: &'static str| {
+    let error_for = move |field: String| {
         Signal::derive(move || {
             errors.with(|all| {
                 all.iter()
@@ -59,61 +94,98 @@ pub fn LeadForm(site_id: String, api_base: String) -> impl IntoView {
             })
         })
     };
-    // Errors about fields the visitor cannot see (a misconfigured embed) go above the button.
     let general_errors = move || {
         errors.with(|all| {
             all.iter()
-                .filter(|e| !VISIBLE_FIELDS.contains(&e.field.as_str()))
+                .filter(|e| {
+                    !CONTACT_FIELDS.contains(&e.field.as_str()) && !e.field.starts_with("answers.")
+                })
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
                 .join(" ")
         })
     };
 
-    let show_errors = move |list: Vec<FieldError>| {
-        let count = list.len();
-        let first = VISIBLE_FIELDS
-            .into_iter()
-            .find(|f| list.iter().any(|e| e.field == *f));
-        errors.set(list);
-        announcement.set(if count == 1 {
-            "One field needs attention.".to_owned()
-        } else {
-            format!("{count} fields need attention.")
-        });
-        let focused = match first {
-            Some("name") => name_ref.get().map(|el| el.focus()),
-            Some("email") => email_ref.get().map(|el| el.focus()),
-            Some("company") => company_ref.get().map(|el| el.focus()),
-            Some("message") => message_ref.get().map(|el| el.focus()),
-            Some("consent") => consent_ref.get().map(|el| el.focus()),
-            _ => None,
-        };
-        drop(focused);
+    let submission = move || {
+        let site = site.get_value();
+        let form = form.get_value();
+        LeadSubmission {
+            site_id: site.id.clone(),
+            email: email.get_untracked(),
+            name: name.get_untracked(),
+            company: Some(company.get_untracked()),
+            phone: Some(phone.get_untracked()),
+            message: Some(message.get_untracked()),
+            consent: Consent {
+                given: consent.get_untracked(),
+                text_version: site.consent_version.clone(),
+            },
+            page_url: window().location().href().ok(),
+            idempotency_key: key.get_value(),
+            form_id: Some(form.id),
+            form_version: Some(form.version),
+            answers: answers.get_untracked(),
+            first_touch: Some(attribution::first_touch(
+                &site.id,
+                site.first_touch_attribution,
+            )),
+            ignored_score: None,
+            ignored_grade: None,
+        }
     };
 
+    // Moves focus once the DOM has caught up with the state: to the first invalid control, or
+    // to the current step's heading.
+    let focus = move |selector: &'static str| {
+        request_animation_frame(move || {
+            let target = root
+                .get()
+                .and_then(|r| r.query_selector(selector).ok().flatten())
+                .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(el) = target {
+                let _ = el.focus();
+            }
+        });
+    };
+    let show_errors = move |list: Vec<FieldError>| {
+        let on_step_1 = list.iter().any(|e| !e.field.starts_with("answers."));
+        step.set(if on_step_1 { 1 } else { steps });
+        announcement.set(match list.len() {
+            1 => "One field needs attention.".to_owned(),
+            n => format!("{n} fields need attention."),
+        });
+        errors.set(list);
+        focus("[aria-invalid=true]");
+    };
+
+    let next = move || {
+        let step_1_errors: Vec<FieldError> =
+            match validate(&submission(), &form.get_value().definition) {
+                Ok(_) => Vec::new(),
+                Err(list) => list
+                    .into_iter()
+                    .filter(|e| !e.field.starts_with("answers."))
+                    .collect(),
+            };
+        if step_1_errors.is_empty() {
+            errors.set(Vec::new());
+            step.set(2);
+            announcement.set("Step 2 of 2: a few quick questions.".to_owned());
+            focus("h2");
+        } else {
+            show_errors(step_1_errors);
+        }
+    };
+    let back = move || {
+        step.set(1);
+        announcement.set(format!("Step 1 of {steps}: your details."));
+        focus("h2");
+    };
     let send = move || {
         if stage.get_untracked() == Stage::Sending {
             return;
         }
-        let Some(Ok(site)) = config.get_untracked() else {
-            return;
-        };
-        let submission = LeadSubmission {
-            site_id: site.id,
-            email: email.get_untracked(),
-            name: name.get_untracked(),
-            company: Some(company.get_untracked()),
-            phone: None,
-            message: Some(message.get_untracked()),
-            consent: Consent {
-                given: consent.get_untracked(),
-                text_version: site.consent_version,
-            },
-            page_url: window().location().href().ok(),
-            idempotency_key: key.get_value(),
-        };
-        let lead = match validate(&submission) {
+        let lead = match validate(&submission(), &form.get_value().definition) {
             Ok(lead) => lead.get().clone(),
             Err(list) => return show_errors(list),
         };
@@ -122,12 +194,11 @@ pub fn LeadForm(site_id: String, api_base: String) -> impl IntoView {
         announcement.set("Sending your request…".to_owned());
         spawn_local(async move {
             match api::submit(&api_base.get_value(), &lead).await {
-                Ok(()) => {
-                    stage.set(Stage::Sent);
+                Ok(created) => {
+                    stage.set(Stage::Sent(created));
                     announcement.set("Thank you! Your request has been sent.".to_owned());
-                    // Let the thank-you heading render, then move focus to it.
                     request_animation_frame(move || {
-                        if let Some(h) = thanks_ref.get() {
+                        if let Some(h) = thanks_heading.get() {
                             let _ = h.focus();
                         }
                     });
@@ -149,60 +220,90 @@ pub fn LeadForm(site_id: String, api_base: String) -> impl IntoView {
             }
         });
     };
-
-    let site = move || config.get().and_then(Result::ok);
-    let consent_text = move || match config.get() {
-        None => "Loading…".to_owned(),
-        Some(Ok(site)) => site.consent_text,
-        Some(Err(_)) => String::new(),
-    };
-    let unavailable = move || match config.get() {
-        Some(Err(SendError::Refused(problem))) => Some(problem.title),
-        Some(Err(_)) => {
-            Some("This form cannot be loaded right now. Please try again later.".into())
-        }
-        _ => None,
-    };
+    let on_last_step = move || step.get() == steps;
+    let has_back = move || step.get() > 1;
     let busy = move || stage.get() == Stage::Sending;
+    // The adaptive flow: a visitor whose answers already make them hot sees the phone number
+    // before sending.
+    let hot_now = move || score(&form.get_value().definition, &answers.get()).grade == Grade::Hot;
 
-    let form = move || {
+    let step_1 = move || {
+        let (definition, site) = (form.get_value().definition, site.get_value());
+        view! {
+            <h2 tabindex="-1">{definition.title}</h2>
+            {definition.intro.map(|intro| view! { <p>{intro}</p> })}
+            <TextField field="name" label="Name" kind="text" autocomplete="name" required=true
+                value=name error=error_for("name".into()) />
+            <TextField field="email" label="Email" kind="email" autocomplete="email" required=true
+                value=email error=error_for("email".into()) />
+            <TextField field="company" label="Company" kind="text" autocomplete="organization"
+                required=false value=company error=error_for("company".into()) />
+            <TextField field="phone" label="Phone" kind="tel" autocomplete="tel"
+                required=false value=phone error=error_for("phone".into()) />
+            <TextArea field="message" label="How can we help?" value=message
+                error=error_for("message".into()) />
+            <div class="field">
+                <label class="consent">
+                    <input type="checkbox" id="lg-consent" name="consent" data-testid="consent"
+                        required
+                        prop:checked=consent
+                        on:change=move |ev| consent.set(event_target_checked(&ev))
+                        aria-invalid=move || error_for("consent".into()).get().is_some().to_string()
+                        aria-describedby=move || error_for("consent".into()).get().map(|_| "lg-consent-error")
+                    />
+                    <span data-testid="consent-text">{site.consent_text}</span>
+                </label>
+                <p class="error" id="lg-consent-error">{move || error_for("consent".into()).get()}</p>
+            </div>
+        }
+    };
+    let step_2 = move || {
+        let items = questions
+            .iter()
+            .cloned()
+            .map(|q| {
+                let shown = {
+                    let q = q.clone();
+                    move || form.with_value(|f| answers.with(|a| f.definition.is_shown(&q, a)))
+                };
+                let error = error_for(format!("answers.{}", q.id));
+                view! {
+                    <Show when=shown>
+                        <QuestionField question=q.clone() answers error />
+                    </Show>
+                }
+            })
+            .collect_view();
+        view! {
+            <h2 tabindex="-1">"A few quick questions"</h2>
+            <p>"So we can send you what's useful, and nothing that isn't."</p>
+            {items}
+            <Show when=hot_now>
+                {move || site.get_value().phone.map(|phone| {
+                    let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
+                    view! {
+                        <p class="hint" data-testid="call-hint">
+                            "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
+                        </p>
+                    }
+                })}
+            </Show>
+        }
+    };
+
+    let form_view = move || {
         view! {
             <form novalidate on:submit=move |ev| {
                 ev.prevent_default();
-                send();
+                if on_last_step() { send() } else { next() }
             }>
-                <h2>"Ask us anything"</h2>
-                <p>"Tell us what you need and we'll get back to you."</p>
-                <TextField id="name" label="Name" kind="text" autocomplete="name" required=true
-                    value=name error=error_for("name") node_ref=name_ref />
-                <TextField id="email" label="Email" kind="email" autocomplete="email" required=true
-                    value=email error=error_for("email") node_ref=email_ref />
-                <TextField id="company" label="Company" kind="text" autocomplete="organization"
-                    required=false value=company error=error_for("company") node_ref=company_ref />
-                <div class="field">
-                    <label for="lg-message">"How can we help? "<span class="opt">"(optional)"</span></label>
-                    <textarea id="lg-message" name="message" data-testid="message"
-                        node_ref=message_ref
-                        prop:value=message
-                        on:input=move |ev| message.set(event_target_value(&ev))
-                        aria-invalid=move || error_for("message").get().is_some().to_string()
-                        aria-describedby=move || error_for("message").get().map(|_| "lg-message-error")
-                    ></textarea>
-                    <p class="error" id="lg-message-error">{move || error_for("message").get()}</p>
-                </div>
-                <div class="field">
-                    <label class="consent">
-                        <input type="checkbox" id="lg-consent" name="consent" data-testid="consent"
-                            required node_ref=consent_ref
-                            prop:checked=consent
-                            on:change=move |ev| consent.set(event_target_checked(&ev))
-                            aria-invalid=move || error_for("consent").get().is_some().to_string()
-                            aria-describedby=move || error_for("consent").get().map(|_| "lg-consent-error")
-                        />
-                        <span data-testid="consent-text">{consent_text}</span>
-                    </label>
-                    <p class="error" id="lg-consent-error">{move || error_for("consent").get()}</p>
-                </div>
+                {(steps > 1).then(|| view! {
+                    <p class="progress" data-testid="progress">
+                        {move || format!("Step {} of {steps}", step.get())}
+                    </p>
+                })}
+                <div hidden=move || step.get() != 1>{step_1()}</div>
+                {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
                 {move || match stage.get() {
                     Stage::Failed(reason) => view! {
@@ -212,81 +313,45 @@ pub fn LeadForm(site_id: String, api_base: String) -> impl IntoView {
                         </div>
                     }.into_any(),
                     _ => view! {
-                        <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
-                            {move || if busy() { "Sending…" } else { "Send" }}
-                        </button>
+                        <div class="actions">
+                            <Show when=has_back>
+                                <button type="button" class="secondary" data-testid="back"
+                                    on:click=move |_| back()>"Back"</button>
+                            </Show>
+                            <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
+                                {move || match (busy(), on_last_step()) {
+                                    (true, _) => "Sending…",
+                                    (false, true) => "Send",
+                                    (false, false) => "Next",
+                                }}
+                            </button>
+                        </div>
                     }.into_any(),
                 }}
             </form>
         }
     };
 
-    let thanks = move || {
-        let first_name = name
-            .get_untracked()
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let phone = site().and_then(|s| s.phone);
-        view! {
-            <div data-testid="thank-you">
-                <h2 tabindex="-1" node_ref=thanks_ref>{format!("Thank you, {first_name}!")}</h2>
-                <p>{format!("We have your request and will reply to {} soon.", email.get_untracked())}</p>
-                {phone.map(|phone| {
-                    let href = format!("tel:{}", phone.replace(' ', ""));
-                    view! { <p>"Questions in the meantime? Call us at "<a href=href>{phone}</a>"."</p> }
-                })}
-            </div>
-        }
-    };
-
+    // Only the change to "sent" swaps the form for the thank-you; sending and failing re-render
+    // just the buttons, so inputs keep their state and focus.
+    let sent = Memo::new(move |_| match stage.get() {
+        Stage::Sent(created) => Some(created),
+        _ => None,
+    });
     view! {
-        <style>{CSS}</style>
-        <div class="lg" data-testid="leadglue">
+        <div node_ref=root>
             <p class="sr-only" role="status" aria-live="polite" data-testid="announcer">
                 {move || announcement.get()}
             </p>
-            {move || match unavailable() {
-                Some(reason) => view! { <p class="alert" data-testid="unavailable">{reason}</p> }.into_any(),
-                None => view! {
-                    <Show when=move || stage.get() == Stage::Sent fallback=form>{thanks}</Show>
+            {move || match sent.get() {
+                Some(created) => view! {
+                    <ThankYou site=site.get_value()
+                        first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
+                        email=email.get_untracked().trim().to_owned()
+                        next_step=created.next_step heading=thanks_heading />
                 }.into_any(),
+                None => form_view().into_any(),
             }}
-        </div>
-    }
-}
-
-/// A labelled single-line input with its error message wired up for assistive technology.
-#[component]
-fn TextField(
-    id: &'static str,
-    label: &'static str,
-    kind: &'static str,
-    autocomplete: &'static str,
-    required: bool,
-    value: RwSignal<String>,
-    error: Signal<Option<String>>,
-    node_ref: NodeRef<html::Input>,
-) -> impl IntoView {
-    let input_id = format!("lg-{id}");
-    let error_id = format!("lg-{id}-error");
-    let described_by = error_id.clone();
-    view! {
-        <div class="field">
-            <label for=input_id.clone()>
-                {label}
-                {(!required).then(|| view! { " "<span class="opt">"(optional)"</span> })}
-            </label>
-            <input id=input_id name=id type=kind autocomplete=autocomplete required=required
-                data-testid=id
-                node_ref=node_ref
-                prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
-                aria-invalid=move || error.get().is_some().to_string()
-                aria-describedby=move || error.get().map(|_| described_by.clone())
-            />
-            <p class="error" id=error_id>{move || error.get()}</p>
         </div>
     }
 }

@@ -1,16 +1,27 @@
 #![doc = include_str!("../README.md")]
+// Leptos components take their props by value by design; the lint would flag every one.
+#![allow(clippy::needless_pass_by_value)]
 
 mod api;
+mod attribution;
+mod fields;
 mod form;
+mod thanks;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
-/// Renders the form for `site_id` into `root` (an element inside the loader's shadow root),
-/// talking to the edge at `api_base` (the origin the loader was served from).
+/// Renders form `form_id` (the built-in default form when empty) of `site_id` into `root` (an
+/// element inside the loader's shadow root), talking to the edge at `api_base` (the origin the
+/// loader was served from).
 #[wasm_bindgen]
-pub fn mount(root: web_sys::HtmlElement, site_id: String, api_base: String) {
+pub fn mount(root: web_sys::HtmlElement, site_id: String, form_id: String, api_base: String) {
+    let form_id = if form_id.is_empty() {
+        leadglue_shared::form::DEFAULT_FORM_ID.to_owned()
+    } else {
+        form_id
+    };
     let handle = leptos::mount::mount_to(root, move || {
-        leptos::view! { <form::LeadForm site_id api_base /> }
+        leptos::view! { <form::LeadForm site_id form_id api_base /> }
     });
     // The form lives as long as the page.
     handle.forget();

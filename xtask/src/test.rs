@@ -67,7 +67,8 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if let Some(chromium) = chromium {
         let mut e2e = Command::new("node");
-        e2e.args(["--test", "--test-concurrency=1"])
+        // A hung browser test fails after two minutes instead of eating CI's time.
+        e2e.args(["--test", "--test-concurrency=1", "--test-timeout=120000"])
             .arg(root().join("tests/e2e"))
             .current_dir(root())
             .env("CHROMIUM", chromium)

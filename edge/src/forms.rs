@@ -1,0 +1,140 @@
+//! Forms: the public form a widget renders, the admin call that defines one, and the lookup
+//! the lead handler scores against.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use leadglue_shared::form::{DEFAULT_FORM_ID, DEFAULT_FORM_VERSION};
+use leadglue_shared::{
+    EmbedConfig, FieldError, FormDefinition, VersionedForm, default_form, json, validate,
+};
+use worker::{Env, Request, Response};
+
+use crate::error::AppError;
+use crate::http;
+use crate::repo::Repo;
+
+thread_local! {
+    /// Stored versions never change, so each isolate keeps the ones it has read: after the
+    /// first lead, scoring a form costs no D1 round trip.
+    static VERSIONS: RefCell<HashMap<(String, String, u32), VersionedForm>> = RefCell::default();
+}
+
+/// Bound on cached versions per isolate (each is a few KB at most).
+const CACHE_LIMIT: usize = 512;
+
+/// The form a submission or a widget asks for: a given version, or the latest when `version` is
+/// `None`. The built-in default form answers for `default` until the site stores its own, and
+/// as version 0 always (pages rendered before the site stored one still score).
+pub async fn resolve(
+    repo: &Repo,
+    site_id: &str,
+    form_id: &str,
+    version: Option<u32>,
+) -> Result<Option<VersionedForm>, AppError> {
+    let builtin = || VersionedForm {
+        id: DEFAULT_FORM_ID.to_owned(),
+        version: DEFAULT_FORM_VERSION,
+        definition: default_form(),
+    };
+    let is_default = form_id == DEFAULT_FORM_ID;
+    if let Some(v) = version {
+        if is_default && v == DEFAULT_FORM_VERSION {
+            return Ok(Some(builtin()));
+        }
+        let key = (site_id.to_owned(), form_id.to_owned(), v);
+        if let Some(hit) = VERSIONS.with_borrow(|cache| cache.get(&key).cloned()) {
+            return Ok(Some(hit));
+        }
+    }
+    let stored = repo.form(site_id, form_id, version).await?;
+    if let Some(form) = &stored {
+        VERSIONS.with_borrow_mut(|cache| {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(
+                (site_id.to_owned(), form.id.clone(), form.version),
+                form.clone(),
+            );
+        });
+    }
+    Ok(match stored {
+        None if is_default && version.is_none() => Some(builtin()),
+        other => other,
+    })
+}
+
+/// `GET /v1/sites/{site}/forms/{form}`: the site's public configuration and the form's latest
+/// version. Cacheable, with an ETag that changes when either does.
+pub async fn get(
+    req: &Request,
+    repo: &Repo,
+    site_id: &str,
+    form_id: &str,
+) -> Result<Response, AppError> {
+    let origin = http::origin(req);
+    let site = repo
+        .site_for_origin(site_id, origin.as_deref())
+        .await?
+        .ok_or(AppError::UnknownSite)?;
+    if origin.is_some() && !site.origin_allowed {
+        return Err(AppError::OriginNotAllowed);
+    }
+    let form = resolve(repo, site_id, form_id, None)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let etag = format!("\"{}-{}\"", form.version, site.updated_at);
+    let fresh = req
+        .headers()
+        .get("if-none-match")?
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        Response::empty()?.with_status(304)
+    } else {
+        http::json(
+            200,
+            &EmbedConfig {
+                site: site.config,
+                form,
+            },
+        )?
+    };
+    let headers = response.headers_mut();
+    headers.set("etag", &etag)?;
+    // A minute: a marketer's edit reaches visitors quickly, and revalidation is cheap.
+    headers.set("cache-control", "public, max-age=60")?;
+    Ok(match origin {
+        Some(origin) => http::allow_origin(response, &origin),
+        None => response,
+    })
+}
+
+/// `PUT /v1/admin/sites/{site}/forms/{form}`: stores a new version of a form. Answers with the
+/// version number and the stored definition.
+pub async fn put(
+    mut req: Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+    form_id: &str,
+) -> Result<Response, AppError> {
+    http::require_admin(&req, env)?;
+    let form_id = validate::form_id(form_id)
+        .map_err(|m| AppError::Invalid(vec![FieldError::new("form_id", m)]))?;
+    let body = http::json_body(&mut req).await?;
+    let definition = json::parse::<FormDefinition>(&body)?;
+    definition.validate().map_err(AppError::Invalid)?;
+    let version = repo
+        .put_form(site_id, &form_id, &definition)
+        .await?
+        .ok_or(AppError::UnknownSite)?;
+    http::json(
+        200,
+        &VersionedForm {
+            id: form_id,
+            version,
+            definition,
+        },
+    )
+}

@@ -1,0 +1,234 @@
+//! Form controls with their labels and error messages wired for assistive technology: each
+//! control carries `aria-invalid` and, while it has an error, `aria-describedby` naming it.
+
+use leadglue_shared::form::{Answer, Answers, Choice, Question, QuestionKind};
+use leptos::prelude::*;
+
+/// A labelled single-line input. `field` is its name on the wire (`email`, …).
+#[component]
+pub fn TextField(
+    field: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+    required: bool,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let input_id = format!("lg-{field}");
+    let error_id = format!("lg-{field}-error");
+    let described_by = error_id.clone();
+    view! {
+        <div class="field">
+            <label for=input_id.clone()>
+                {label}
+                {(!required).then(|| view! { " "<span class="opt">"(optional)"</span> })}
+            </label>
+            <input id=input_id name=field type=kind autocomplete=autocomplete required=required
+                data-testid=field
+                prop:value=value
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby=move || error.get().map(|_| described_by.clone())
+            />
+            <p class="error" id=error_id>{move || error.get()}</p>
+        </div>
+    }
+}
+
+/// A labelled multi-line input.
+#[component]
+pub fn TextArea(
+    field: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let input_id = format!("lg-{field}");
+    let error_id = format!("lg-{field}-error");
+    let described_by = error_id.clone();
+    view! {
+        <div class="field">
+            <label for=input_id.clone()>{label}" "<span class="opt">"(optional)"</span></label>
+            <textarea id=input_id name=field data-testid=field
+                prop:value=value
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby=move || error.get().map(|_| described_by.clone())
+            ></textarea>
+            <p class="error" id=error_id>{move || error.get()}</p>
+        </div>
+    }
+}
+
+/// One qualification question: radio buttons, checkboxes, a text or a number input. Answers
+/// live in `answers`, keyed by question id, exactly as they are sent.
+#[component]
+pub fn QuestionField(
+    question: Question,
+    answers: RwSignal<Answers>,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let optional = (!question.required).then(|| view! { " "<span class="opt">"(optional)"</span> });
+    let ids = Ids::new(&question.id, error);
+    match question.kind {
+        QuestionKind::SingleChoice { options } => {
+            choice_group(ids, question.label, optional, options, false, answers).into_any()
+        }
+        QuestionKind::MultipleChoice { options } => {
+            choice_group(ids, question.label, optional, options, true, answers).into_any()
+        }
+        QuestionKind::ShortText { .. } => {
+            let (qid, set_id) = (ids.question.clone(), ids.question.clone());
+            let value = move || match answers.with(|a| a.get(&qid).cloned()) {
+                Some(Answer::Text(text)) => text,
+                _ => String::new(),
+            };
+            view! {
+                <div class="field">
+                    <label for=ids.input()>{question.label}{optional}</label>
+                    <input type="text" id=ids.input() data-testid=ids.testid(None)
+                        prop:value=value
+                        on:input=move |ev| {
+                            let text = event_target_value(&ev);
+                            answers.update(|a| { a.insert(set_id.clone(), Answer::Text(text)); });
+                        }
+                        aria-invalid=ids.invalid() aria-describedby=ids.described_by()
+                    />
+                    {ids.message()}
+                </div>
+            }
+            .into_any()
+        }
+        QuestionKind::Number { min, max, .. } => {
+            let set_id = ids.question.clone();
+            view! {
+                <div class="field">
+                    <label for=ids.input()>{question.label}{optional}</label>
+                    <input type="number" inputmode="decimal" id=ids.input()
+                        data-testid=ids.testid(None) min=min max=max
+                        on:input=move |ev| {
+                            let number = event_target_value(&ev).trim().parse::<f64>().ok();
+                            answers.update(|a| match number {
+                                Some(n) => { a.insert(set_id.clone(), Answer::Number(n)); }
+                                None => { a.remove(&set_id); }
+                            });
+                        }
+                        aria-invalid=ids.invalid() aria-describedby=ids.described_by()
+                    />
+                    {ids.message()}
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// Radio buttons (one answer) or checkboxes (several) in a fieldset.
+fn choice_group(
+    ids: Ids,
+    label: String,
+    optional: Option<impl IntoView + 'static>,
+    options: Vec<Choice>,
+    many: bool,
+    answers: RwSignal<Answers>,
+) -> impl IntoView {
+    let kind = if many { "checkbox" } else { "radio" };
+    let inputs = options
+        .into_iter()
+        .map(|choice| {
+            let (qid, set_id) = (ids.question.clone(), ids.question.clone());
+            let (value, set_value) = (choice.value.clone(), choice.value.clone());
+            let checked = move || {
+                answers.with(|a| match a.get(&qid) {
+                    Some(Answer::Text(v)) => *v == value,
+                    Some(Answer::Many(vs)) => vs.contains(&value),
+                    _ => false,
+                })
+            };
+            let on_change = move |ev| {
+                let on = event_target_checked(&ev);
+                answers.update(|a| toggle(a, &set_id, &set_value, on, many));
+            };
+            view! {
+                <label class="choice">
+                    <input type=kind name=ids.input() value=choice.value.clone()
+                        data-testid=ids.testid(Some(&choice.value))
+                        prop:checked=checked on:change=on_change
+                        aria-invalid=ids.invalid() aria-describedby=ids.described_by()
+                    />
+                    <span>{choice.label}</span>
+                </label>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset class="field" data-testid=ids.testid(None)>
+            <legend>{label}{optional}</legend>
+            {inputs}
+            {ids.message()}
+        </fieldset>
+    }
+}
+
+/// Records a (de)selected choice: one value for a single choice, a set for a multiple one.
+fn toggle(answers: &mut Answers, question: &str, value: &str, on: bool, many: bool) {
+    if !many {
+        if on {
+            answers.insert(question.to_owned(), Answer::Text(value.to_owned()));
+        }
+        return;
+    }
+    let entry = answers
+        .entry(question.to_owned())
+        .or_insert_with(|| Answer::Many(Vec::new()));
+    if !matches!(entry, Answer::Many(_)) {
+        *entry = Answer::Many(Vec::new());
+    }
+    if let Answer::Many(values) = entry {
+        values.retain(|v| v != value);
+        if on {
+            values.push(value.to_owned());
+        }
+    }
+}
+
+/// The ids and ARIA wiring of one question's controls.
+#[derive(Clone)]
+struct Ids {
+    question: String,
+    error: Signal<Option<String>>,
+}
+
+impl Ids {
+    fn new(question: &str, error: Signal<Option<String>>) -> Self {
+        Self {
+            question: question.to_owned(),
+            error,
+        }
+    }
+    fn input(&self) -> String {
+        format!("lg-q-{}", self.question)
+    }
+    fn testid(&self, choice: Option<&str>) -> String {
+        match choice {
+            Some(value) => format!("q-{}-{value}", self.question),
+            None => format!("q-{}", self.question),
+        }
+    }
+    fn error_id(&self) -> String {
+        format!("lg-q-{}-error", self.question)
+    }
+    fn invalid(&self) -> impl Fn() -> String + use<> {
+        let error = self.error;
+        move || error.get().is_some().to_string()
+    }
+    fn described_by(&self) -> impl Fn() -> Option<String> + use<> {
+        let (error, id) = (self.error, self.error_id());
+        move || error.get().map(|_| id.clone())
+    }
+    fn message(&self) -> impl IntoView + use<> {
+        let error = self.error;
+        view! { <p class="error" id=self.error_id()>{move || error.get()}</p> }
+    }
+}
