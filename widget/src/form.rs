@@ -14,6 +14,11 @@ use crate::attribution;
 use crate::fields::{QuestionField, TextArea, TextField};
 use crate::thanks::ThankYou;
 
+/// The form's styles, shipped inside the wasm (so no comments in the file: every byte counts).
+/// Sizes are in em, never rem: rem follows the host page's root font size. The host page's
+/// styles cannot reach inside the shadow root, but inherited properties (font, colour, line
+/// height, …) still flow in through the host element, so `:host` resets them all, with
+/// `!important` because outer rules on the host otherwise win over `:host`.
 const CSS: &str = include_str!("style.css");
 
 /// Contact fields, on step 1 in this order. Any other field that is not an answer (a

@@ -25,7 +25,7 @@ pub fn ThankYou(
     let body = match next_step {
         NextStep::CallNow => view! {
             <p>"We're happy to help right away."</p>
-            {phone.clone().map(|phone| view! {
+            {phone.map(|phone| view! {
                 <p class="call-now">"Call us now at "{phone}" and we'll pick up where you left off."</p>
             })}
             {site.booking_url.map(|url| view! {
@@ -39,7 +39,7 @@ pub fn ThankYou(
                 "We'll send the information you asked for to {email}, and check in with you in \
                  a few days to see if it helped."
             )}</p>
-            {phone.clone().map(|phone| view! { <p>"Questions before then? Call us at "{phone}"."</p> })}
+            {phone.map(|phone| view! { <p>"Questions before then? Call us at "{phone}"."</p> })}
         }
         .into_any(),
         NextStep::Browse => view! {
@@ -47,7 +47,7 @@ pub fn ThankYou(
                 "We'll send a short, useful note to {email}: no pressure, and you can unsubscribe \
                  with one click."
             )}</p>
-            {phone.clone().map(|phone| view! { <p>"If you ever have a question, call us at "{phone}"."</p> })}
+            {phone.map(|phone| view! { <p>"If you ever have a question, call us at "{phone}"."</p> })}
         }
         .into_any(),
     };
