@@ -1,16 +1,22 @@
 //! `POST /v1/leads`: a visitor asks for information.
 
 use leadglue_shared::attribution::{self, Attribution, FirstTouch};
+use leadglue_shared::followup::{default_sequence, schedule};
 use leadglue_shared::form::DEFAULT_FORM_ID;
 use leadglue_shared::score::next_step;
 use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
-use worker::{Request, Response};
+use worker::{Context, Date, Env, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::{NewLead, Refusal, Repo};
-use crate::{forms, http};
+use crate::{followups, forms, http};
 
-pub async fn create(mut req: Request, repo: &Repo) -> Result<Response, AppError> {
+pub async fn create(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    repo: &Repo,
+) -> Result<Response, AppError> {
     let origin = http::origin(&req);
     let body = http::json_body(&mut req).await?;
     let submission = submission::parse(&body)?;
@@ -48,6 +54,8 @@ pub async fn create(mut req: Request, repo: &Repo) -> Result<Response, AppError>
     let attribution = Attribution::from_first_touch(&touch);
     let ip = req.headers().get("cf-connecting-ip")?;
     let id = uuid::Uuid::now_v7().to_string();
+    let now_ms = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+    let follow_ups = schedule(&default_sequence(scored.grade), now_ms);
     let new = NewLead {
         id: &id,
         lead: &lead,
@@ -57,9 +65,22 @@ pub async fn create(mut req: Request, repo: &Repo) -> Result<Response, AppError>
         attribution: &attribution,
         origin: origin.as_deref(),
         ip: ip.as_deref(),
+        follow_ups: &follow_ups,
+        now_ms,
     };
     match repo.insert_lead(&new).await? {
-        Ok(id) => {
+        Ok(stored_id) => {
+            if stored_id == id {
+                // The first step is due now: queue it without making the visitor wait. Should
+                // this fail, the cron trigger finds the step due within a minute anyway.
+                let (env, first) = (env.clone(), format!("{id}/0"));
+                ctx.wait_until(async move {
+                    if let Err(err) = followups::enqueue(&env, &[first], now_ms).await {
+                        worker::console_error!("queueing the first follow-up: {err}");
+                    }
+                });
+            }
+            let id = stored_id;
             let created = LeadCreated {
                 id,
                 grade: scored.grade,

@@ -2,18 +2,42 @@
 
 mod config;
 mod error;
+mod followups;
 mod forms;
 mod http;
 mod leads;
 mod repo;
 mod router;
 mod sites;
+mod unsubscribe;
 
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Env, MessageBatch, Request, Response, ScheduledEvent, event};
 
 /// Every HTTP request that is not a static asset arrives here (see `run_worker_first` in
 /// wrangler.toml).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(router::handle(req, &env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(router::handle(req, &env, &ctx).await)
+}
+
+/// The cron trigger (every minute): queues the follow-up steps that have come due, as of the
+/// event's scheduled time.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    let now_ms = event.schedule() as i64;
+    if let Err(err) = followups::dispatch_due(&env, now_ms, None).await {
+        worker::console_error!("dispatching follow-ups: {err}");
+    }
+}
+
+/// The follow-up queue's consumer: sends each step through the email provider.
+#[event(queue)]
+async fn queue(
+    batch: MessageBatch<followups::Dispatch>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
+    followups::consume(batch, &env)
+        .await
+        .map_err(|err| worker::Error::RustError(err.to_string()))
 }

@@ -2,6 +2,7 @@
 //! `migrations/`.
 
 use leadglue_shared::attribution::{Attribution, Channel};
+use leadglue_shared::followup::Template;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -63,6 +64,41 @@ pub struct NewLead<'a> {
     pub channel: Channel,
     pub origin: Option<&'a str>,
     pub ip: Option<&'a str>,
+    /// The follow-up steps to schedule: (step, template, due at in Unix ms).
+    pub follow_ups: &'a [(u32, Template, i64)],
+    pub now_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct ClaimRow {
+    id: String,
+    lead_id: String,
+    template: String,
+    attempts: u32,
+}
+
+#[derive(Deserialize)]
+struct RecipientRow {
+    email: String,
+    name: String,
+    message: Option<String>,
+    site_name: String,
+    site_phone: Option<String>,
+    booking_url: Option<String>,
+}
+
+/// A follow-up step claimed for sending, with what its message needs.
+pub struct ClaimedFollowUp {
+    pub id: String,
+    pub lead_id: String,
+    pub template: String,
+    pub attempts: u32,
+    pub email: String,
+    pub name: String,
+    pub message: Option<String>,
+    pub site_name: String,
+    pub site_phone: Option<String>,
+    pub booking_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,9 +111,10 @@ impl Repo {
         Self { db }
     }
 
-    /// Stores a lead in one statement, one round trip: the insert happens only if the site
-    /// exists and (for browser requests) allows `origin`. A retry with the same idempotency key
-    /// stores nothing new and returns the first lead's id.
+    /// Stores a lead and its follow-up steps in one D1 batch, one round trip, atomically: the
+    /// lead is inserted only if the site exists and (for browser requests) allows `origin`, and
+    /// the steps only if the lead was. A retry with the same idempotency key stores nothing new
+    /// and returns the first lead's id.
     pub async fn insert_lead(
         &self,
         new: &NewLead<'_>,
@@ -121,7 +158,27 @@ impl Repo {
             &attribution,
             &new.channel.as_str(),
         )?;
-        if let Some(row) = stmt.first::<IdRow>(None).await? {
+        let mut batch = vec![stmt];
+        for (step, template, due_at) in new.follow_ups {
+            batch.push(query!(
+                &self.db,
+                "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM leads WHERE id = ?2)",
+                &format!("{}/{step}", new.id),
+                &new.id,
+                step,
+                &template.as_str(),
+                due_at,
+                &new.now_ms,
+            )?);
+        }
+        let results = self.db.batch(batch).await?;
+        let inserted = results
+            .first()
+            .map(|r| r.results::<IdRow>())
+            .transpose()?
+            .and_then(|rows| rows.into_iter().next());
+        if let Some(row) = inserted {
             return Ok(Ok(row.id));
         }
         // Refused: find out why (a second query, but only on this rare path).
@@ -271,6 +328,153 @@ impl Repo {
             version: row.version,
             definition,
         }))
+    }
+}
+
+impl Repo {
+    /// Moves due steps (`scheduled`, or `queued`/`sending` whose lease of ten minutes ran out
+    /// without an outcome) to `queued`, and returns their ids to put on the queue.
+    pub async fn queue_due_follow_ups(
+        &self,
+        now_ms: i64,
+        site: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'queued', updated_at = ?1
+             WHERE id IN (
+                SELECT id FROM follow_ups
+                WHERE ((state = 'scheduled' AND due_at <= ?1)
+                       OR (state IN ('queued', 'sending') AND updated_at <= ?1 - 600000))
+                  AND (?3 IS NULL OR lead_id IN (SELECT id FROM leads WHERE site_id = ?3))
+                ORDER BY due_at LIMIT ?2)
+             RETURNING id",
+            &now_ms,
+            &limit,
+            &site
+        )?;
+        Ok(stmt
+            .all()
+            .await?
+            .results::<IdRow>()?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// Claims a due step for sending, exactly once: only one claimant moves it from
+    /// `scheduled`/`queued` to `sending`. Returns what the message needs, or `None` when the
+    /// step is not due, already taken, finished, or cancelled.
+    pub async fn claim_follow_up(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<ClaimedFollowUp>, AppError> {
+        let claim = query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'sending', attempts = attempts + 1, updated_at = ?2
+             WHERE id = ?1 AND state IN ('scheduled', 'queued') AND due_at <= ?2
+             RETURNING id, lead_id, template, attempts",
+            &id,
+            &now_ms
+        )?;
+        let Some(step) = claim.first::<ClaimRow>(None).await? else {
+            return Ok(None);
+        };
+        let read = query!(
+            &self.db,
+            "SELECT l.email, l.name, l.message, s.name AS site_name, s.phone AS site_phone,
+                    s.booking_url
+             FROM leads l JOIN sites s ON s.id = l.site_id WHERE l.id = ?1",
+            &step.lead_id
+        )?;
+        let recipient = read
+            .first::<RecipientRow>(None)
+            .await?
+            .ok_or_else(|| AppError::Internal(format!("follow-up {id} has no lead")))?;
+        Ok(Some(ClaimedFollowUp {
+            id: step.id,
+            lead_id: step.lead_id,
+            template: step.template,
+            attempts: step.attempts,
+            email: recipient.email,
+            name: recipient.name,
+            message: recipient.message,
+            site_name: recipient.site_name,
+            site_phone: recipient.site_phone,
+            booking_url: recipient.booking_url,
+        }))
+    }
+
+    pub async fn follow_up_sent(
+        &self,
+        id: &str,
+        provider_id: &str,
+        now_ms: i64,
+    ) -> Result<(), AppError> {
+        query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'sent', provider_message_id = ?2, last_error = NULL,
+                    updated_at = ?3
+             WHERE id = ?1",
+            &id,
+            &provider_id,
+            &now_ms
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: back to `scheduled` at `retry_at`, or `dead` when `None`.
+    pub async fn follow_up_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), AppError> {
+        query!(
+            &self.db,
+            "UPDATE follow_ups
+             SET state = CASE WHEN ?3 IS NULL THEN 'dead' ELSE 'scheduled' END,
+                 due_at = COALESCE(?3, due_at), last_error = ?2, updated_at = ?4
+             WHERE id = ?1",
+            &id,
+            &error,
+            &retry_at,
+            &now_ms
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Unsubscribes a lead and cancels every step not yet sent, atomically. `false` for an
+    /// unknown lead.
+    pub async fn unsubscribe(&self, lead_id: &str, now_ms: i64) -> Result<bool, AppError> {
+        let mark = query!(
+            &self.db,
+            "UPDATE leads SET unsubscribed_at = COALESCE(unsubscribed_at,
+                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             WHERE id = ?1 RETURNING id",
+            &lead_id
+        )?;
+        let cancel = query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2
+             WHERE lead_id = ?1 AND state IN ('scheduled', 'queued')",
+            &lead_id,
+            &now_ms
+        )?;
+        let results = self.db.batch(vec![mark, cancel]).await?;
+        let found = results
+            .first()
+            .map(|r| r.results::<IdRow>())
+            .transpose()?
+            .is_some_and(|rows| !rows.is_empty());
+        Ok(found)
     }
 }
 

@@ -1,12 +1,12 @@
 //! Every route the Worker answers, in one place. Paths not listed here are static assets.
 
-use worker::{Env, Method, Request, Response};
+use worker::{Context, Date, Env, Method, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::Repo;
-use crate::{config, forms, http, leads, sites};
+use crate::{config, followups, forms, http, leads, sites, unsubscribe};
 
-pub async fn handle(req: Request, env: &Env) -> Response {
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method();
@@ -17,7 +17,10 @@ pub async fn handle(req: Request, env: &Env) -> Response {
         (["healthz"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
 
         (["v1", "leads"], Method::Post) => {
-            public(env, origin, async |repo| leads::create(req, repo).await).await
+            public(env, origin, async |repo| {
+                leads::create(req, env, ctx, repo).await
+            })
+            .await
         }
         (["v1", "leads"], Method::Options) => preflight(env, origin, "POST").await,
         (["v1", "leads"], _) => Err(AppError::MethodNotAllowed {
@@ -55,6 +58,18 @@ pub async fn handle(req: Request, env: &Env) -> Response {
         },
         (["v1", "admin", "sites", _, "forms", _], _) => {
             Err(AppError::MethodNotAllowed { allow: "PUT" })
+        }
+
+        (["v1", "unsubscribe", token], Method::Get) => unsubscribe::confirm_page(env, token),
+        (["v1", "unsubscribe", token], Method::Post) => match repo(env) {
+            Ok(repo) => unsubscribe::unsubscribe(env, &repo, token).await,
+            Err(err) => Err(err),
+        },
+        (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+
+        (["v1", "admin", "follow-ups", "run"], Method::Post) => run_follow_ups(req, env).await,
+        (["v1", "admin", "follow-ups", "run"], _) => {
+            Err(AppError::MethodNotAllowed { allow: "POST" })
         }
 
         (["v1", ..], _) => Err(AppError::NotFound),
@@ -105,6 +120,29 @@ async fn preflight(env: &Env, origin: Option<String>, methods: &str) -> Result<R
     } else {
         Err(AppError::OriginNotAllowed)
     }
+}
+
+/// `POST /v1/admin/follow-ups/run[?now=<unix ms>][&site=<id>]`: queues the steps due now (or
+/// as of `now`, to run a schedule ahead of time in tests and rehearsals), of one site's leads or
+/// all. What the cron trigger does.
+async fn run_follow_ups(req: Request, env: &Env) -> Result<Response, AppError> {
+    http::require_admin(&req, env)?;
+    let url = req.url()?;
+    let now_ms = match url.query_pairs().find(|(k, _)| k == "now") {
+        Some((_, v)) => v.parse::<i64>().map_err(|_| {
+            AppError::Invalid(vec![leadglue_shared::FieldError::new(
+                "now",
+                "Must be a time in Unix milliseconds.",
+            )])
+        })?,
+        None => i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX),
+    };
+    let site = url
+        .query_pairs()
+        .find(|(k, _)| k == "site")
+        .map(|(_, v)| v.into_owned());
+    let queued = followups::dispatch_due(env, now_ms, site.as_deref()).await?;
+    http::json(200, &serde_json::json!({ "queued": queued, "now": now_ms }))
 }
 
 async fn assets(req: Request, env: &Env) -> Result<Response, AppError> {

@@ -49,19 +49,30 @@ export async function seedDemoSite() {
   return site;
 }
 
-/** Rows from the Worker's local D1, read through wrangler like an operator would. */
+/**
+ * Rows from the Worker's local D1, read through wrangler like an operator would. wrangler opens
+ * the database beside the running Worker, whose queue consumer may be writing at that moment:
+ * SQLite then says SQLITE_BUSY, and the read is simply tried again.
+ */
 export function d1(sql) {
-  const out = execFileSync(
-    join(root, "node_modules/.bin/wrangler"),
-    ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
-    {
-      cwd: join(root, "edge"),
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  return JSON.parse(out)[0].results;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = execFileSync(
+        join(root, "node_modules/.bin/wrangler"),
+        ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
+        {
+          cwd: join(root, "edge"),
+          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      return JSON.parse(out)[0].results;
+    } catch (err) {
+      if (attempt >= 5 || !String(err.stderr ?? err).includes("SQLITE_BUSY")) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200 * attempt);
+    }
+  }
 }
 
 /** A unique, SQL-safe address for one test's visitor. */

@@ -11,6 +11,7 @@ pub struct Worker {
     pub base: String,
     admin_token: String,
     state: PathBuf,
+    mail: PathBuf,
     agent: ureq::Agent,
 }
 
@@ -57,6 +58,7 @@ impl Worker {
             base: var("LEADGLUE_BASE_URL"),
             admin_token: var("LEADGLUE_ADMIN_TOKEN"),
             state: PathBuf::from(var("LEADGLUE_D1_STATE")),
+            mail: PathBuf::from(var("LEADGLUE_MAIL_DIR")),
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .build()
@@ -160,6 +162,53 @@ impl Worker {
             .expect("the lead is in D1")
     }
 
+    /// Emails the provider stand-in received for `to`, oldest first (each as the sink recorded
+    /// it: `{"id", "idempotency_key", "authorization", "attempts_refused", "email": {...}}`).
+    pub fn mail_to(&self, to: &str) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.mail)
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter(|m| m["email"]["to"][0] == to)
+            .collect()
+    }
+
+    /// Queues the follow-up steps of `site`'s leads due as of `now_ms` (the admin "run now"
+    /// call; scoped to the test's own site so parallel tests do not run each other's steps).
+    pub fn run_follow_ups(&self, site: &str, now_ms: i64) -> Value {
+        let bearer = format!("Bearer {}", self.admin_token);
+        let answer = self.send(
+            "POST",
+            &format!("/v1/admin/follow-ups/run?now={now_ms}&site={site}"),
+            &[("authorization", &bearer)],
+            None,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    }
+
+    /// The follow-up steps of a lead: (step, template, state, attempts), in step order.
+    pub fn follow_ups(&self, lead_id: &str) -> Vec<(i64, String, String, i64)> {
+        let db = self.d1();
+        let mut stmt = db
+            .prepare(
+                "SELECT step, template, state, attempts FROM follow_ups WHERE lead_id = ?1
+                 ORDER BY step",
+            )
+            .expect("a query");
+        stmt.query_map([lead_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect("follow-ups")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }
@@ -235,4 +284,27 @@ pub fn unique(prefix: &str) -> String {
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Polls `check` until it gives a value or `seconds` pass; panics with `what` then.
+pub fn eventually<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::mailsink::{self, MailSink};
 use crate::wrangler::{self, Options, Wrangler};
 use crate::{Result, build, root, tools};
 
@@ -15,15 +16,25 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let tools = tools::ensure_build_tools()?;
     build::all(&tools)?;
-    let token = admin_token()?;
+    let secrets = local_secrets()?;
     let state = root().join("edge/.wrangler/state");
+    let sink = mailsink::start(&root().join("edge/.wrangler/mail"), true)?;
     wrangler::migrate(&state)?;
     let worker = Wrangler::start(&Options {
         port,
         state: &state,
         isolated: false,
+        vars: local_vars(port, &sink),
     })?;
-    seed_demo_site(&worker.base_url, &token)?;
+    seed_demo_site(&worker.base_url, &secrets.admin_token)?;
+    // wrangler dev does not fire cron triggers: do it every minute, as Cloudflare would.
+    let cron = format!("{}/__scheduled", worker.base_url);
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            let _ = ureq::get(&cron).call();
+        }
+    });
     let base = &worker.base_url;
     println!();
     println!("  leadglue is running.");
@@ -34,37 +45,69 @@ pub fn run(args: &[String]) -> Result<()> {
     println!(
         "    (cd edge && npx wrangler d1 execute DB --local --persist-to .wrangler/state \\\n       --command 'SELECT id, email, name, created_at FROM leads ORDER BY id DESC LIMIT 10')"
     );
+    println!("  Emails the Worker sends land in {}", sink.dir.display());
     println!("  Stop with Ctrl-C.");
     println!();
     worker.wait()
 }
 
-/// The admin token from `edge/.dev.vars` (wrangler's file for local secrets, git-ignored),
-/// creating the file with a fresh random token when it is missing.
-pub fn admin_token() -> Result<String> {
+/// Local secrets for `wrangler dev`, from `edge/.dev.vars` (wrangler's file for them,
+/// git-ignored). Missing ones are generated and added, so a fresh clone needs no set-up.
+pub struct LocalSecrets {
+    pub admin_token: String,
+}
+
+const SECRET_NAMES: [&str; 3] = ["ADMIN_TOKEN", "RESEND_API_KEY", "UNSUBSCRIBE_SECRET"];
+
+pub fn local_secrets() -> Result<LocalSecrets> {
     let path: PathBuf = root().join("edge/.dev.vars");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(token) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("ADMIN_TOKEN="))
-            .map(|t| t.trim().trim_matches('"').to_owned())
-            .filter(|t| !t.is_empty())
-        {
-            return Ok(token);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        "# Local secrets for `wrangler dev` (created by `cargo xtask`; never commit this file).\n"
+            .to_owned()
+    });
+    let value = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut added = Vec::new();
+    for name in SECRET_NAMES {
+        if value(&text, name).is_none() {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("{name}={}\n", random_hex(24)?));
+            added.push(name);
         }
-        return Err(format!("{} exists but sets no ADMIN_TOKEN", path.display()));
     }
-    let mut bytes = [0u8; 24];
+    if !added.is_empty() {
+        std::fs::write(&path, &text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        eprintln!("xtask: added {} to {}", added.join(", "), path.display());
+    }
+    Ok(LocalSecrets {
+        admin_token: value(&text, "ADMIN_TOKEN").ok_or("ADMIN_TOKEN missing")?,
+    })
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
     let mut urandom = std::fs::File::open("/dev/urandom").map_err(|e| e.to_string())?;
-    std::io::Read::read_exact(&mut urandom, &mut bytes).map_err(|e| e.to_string())?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let text = format!(
-        "# Local secrets for `wrangler dev` (created by `cargo xtask`; never commit this file).\n\
-         # ADMIN_TOKEN guards /v1/admin/*.\nADMIN_TOKEN={token}\n"
-    );
-    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    eprintln!("xtask: created {} with a fresh ADMIN_TOKEN", path.display());
-    Ok(token)
+    std::io::Read::read_exact(&mut urandom, &mut buf).map_err(|e| e.to_string())?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The plain (non-secret) variables the Worker needs locally: where to send email (the local
+/// mail sink) and its own public address, for unsubscribe links.
+pub fn local_vars(port: u16, sink: &MailSink) -> Vec<(String, String)> {
+    vec![
+        (
+            "EMAIL_FROM".into(),
+            "Northwind Analytics <hello@northwind.example>".into(),
+        ),
+        ("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}")),
+        ("RESEND_BASE_URL".into(), sink.base_url.clone()),
+    ]
 }
 
 /// Defines the demo site from `edge/demo/site.json`, allowing the local origins it is served

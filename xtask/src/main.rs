@@ -8,6 +8,7 @@
 
 mod build;
 mod dev;
+mod mailsink;
 mod test;
 mod tools;
 mod wrangler;

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::wrangler::{self, Options, Wrangler};
-use crate::{Result, build, cargo, dev, root, tools};
+use crate::{Result, build, cargo, dev, mailsink, root, tools};
 
 pub fn run(args: &[String]) -> Result<()> {
     if !args.is_empty() {
@@ -45,19 +45,24 @@ pub fn run(args: &[String]) -> Result<()> {
     build::all(&tools)?;
 
     // A throwaway local D1 per run, so tests never see another run's leads.
-    let token = dev::admin_token()?;
-    let state = root().join(format!("target/xtask/test-state-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
+    let secrets = dev::local_secrets()?;
+    let run_dir = root().join(format!("target/xtask/test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let state = run_dir.join("state");
+    let sink = mailsink::start(&run_dir.join("mail"), false)?;
     wrangler::migrate(&state)?;
+    let port = wrangler::free_port()?;
     let worker = Wrangler::start(&Options {
-        port: wrangler::free_port()?,
+        port,
         state: &state,
         isolated: true,
+        vars: dev::local_vars(port, &sink),
     })?;
     let env = [
         ("LEADGLUE_BASE_URL", worker.base_url.clone()),
-        ("LEADGLUE_ADMIN_TOKEN", token),
+        ("LEADGLUE_ADMIN_TOKEN", secrets.admin_token),
         ("LEADGLUE_D1_STATE", state.display().to_string()),
+        ("LEADGLUE_MAIL_DIR", sink.dir.display().to_string()),
     ];
 
     let mut integration = cargo();
@@ -76,7 +81,7 @@ pub fn run(args: &[String]) -> Result<()> {
         crate::run(&mut e2e)?;
     }
     drop(worker);
-    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&run_dir);
     eprintln!("xtask: all checks passed");
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Options<'a> {
     /// Tests: own process group (so the whole tree can be stopped), warnings only, no fixed
     /// inspector port. Dev: shares the terminal, so Ctrl-C stops it with xtask.
     pub isolated: bool,
+    /// Plain variables (`--var NAME:VALUE`); secrets come from `edge/.dev.vars`.
+    pub vars: Vec<(String, String)>,
 }
 
 impl Wrangler {
@@ -48,7 +50,12 @@ impl Wrangler {
             .arg(opts.port.to_string())
             .arg("--show-interactive-dev-session=false")
             .arg("--persist-to")
-            .arg(opts.state);
+            .arg(opts.state)
+            // Lets xtask fire the cron trigger (GET /__scheduled), which wrangler dev never does.
+            .arg("--test-scheduled");
+        for (name, value) in &opts.vars {
+            cmd.arg("--var").arg(format!("{name}:{value}"));
+        }
         if opts.isolated {
             use std::os::unix::process::CommandExt;
             cmd.args(["--log-level", "warn", "--inspector-port", "0"])

@@ -1,0 +1,245 @@
+//! Follow-up at the edge. The cron trigger (every minute) and the admin "run now" call move due
+//! steps onto the queue; the queue consumer claims each step exactly once and sends it through
+//! the email provider; failures go back to the outbox with a backoff, then to `dead` with the
+//! reason kept. A new lead's first step is put on the queue as soon as it is stored.
+
+use leadglue_shared::followup::{
+    MessageContext, Template, render, retry_delay_ms, unsubscribe_token,
+};
+use serde::{Deserialize, Serialize};
+use worker::{Env, Fetch, Headers, MessageBatch, MessageExt, Method, Request, RequestInit};
+
+use crate::config::{self, EmailConfig};
+use crate::error::AppError;
+use crate::repo::{ClaimedFollowUp, Repo};
+
+/// A queue message: which step, and the time to judge "due" by (the dispatcher's clock, so a
+/// test or an operator can run the schedule as of a given time).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub id: String,
+    pub now_ms: i64,
+}
+
+/// Steps put on the queue per run; the next run takes the rest.
+const BATCH: u32 = 100;
+
+/// Queues every step due at `now_ms` (of one site's leads, or all). Returns how many.
+pub async fn dispatch_due(env: &Env, now_ms: i64, site: Option<&str>) -> Result<usize, AppError> {
+    let repo = Repo::new(env.d1(config::DB)?);
+    let ids = repo.queue_due_follow_ups(now_ms, site, BATCH).await?;
+    enqueue(env, &ids, now_ms).await?;
+    Ok(ids.len())
+}
+
+pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<Dispatch> = ids
+        .iter()
+        .map(|id| Dispatch {
+            id: id.clone(),
+            now_ms,
+        })
+        .collect();
+    env.queue(config::FOLLOW_UPS)?.send_batch(messages).await?;
+    Ok(())
+}
+
+/// The queue consumer. Every message is acknowledged once handled: retries live in the outbox
+/// (with their backoff), not in queue redelivery; only a failure to even record the outcome asks
+/// the queue to redeliver.
+pub async fn consume(batch: MessageBatch<Dispatch>, env: &Env) -> Result<(), AppError> {
+    let repo = Repo::new(env.d1(config::DB)?);
+    let config = EmailConfig::from_env(env);
+    if let Err(problem) = &config {
+        worker::console_error!("email is not configured: {problem}");
+    }
+    for message in batch.messages()? {
+        let Dispatch { id, now_ms } = message.body();
+        match process(&repo, config.as_ref(), id, *now_ms).await {
+            Ok(()) => message.ack(),
+            Err(err) => {
+                worker::console_error!("follow-up {id}: {err}");
+                message.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn process(
+    repo: &Repo,
+    config: Result<&EmailConfig, &String>,
+    id: &str,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    // Already sent, taken by another delivery of this message, cancelled, or not due: nothing
+    // to do. This is what makes a redelivered message harmless.
+    let Some(step) = repo.claim_follow_up(id, now_ms).await? else {
+        return Ok(());
+    };
+    let outcome = match config {
+        Ok(config) => Resend::new(config).send(&email(config, &step)?).await,
+        Err(problem) => Err(Failure::retryable(format!("configuration: {problem}"))),
+    };
+    match outcome {
+        Ok(provider_id) => repo.follow_up_sent(&step.id, &provider_id, now_ms).await,
+        Err(failure) => {
+            let retry_at = failure
+                .retryable
+                .then(|| retry_delay_ms(step.attempts))
+                .flatten()
+                .map(|delay| now_ms + delay);
+            repo.follow_up_failed(&step.id, &failure.reason, retry_at, now_ms)
+                .await
+        }
+    }
+}
+
+/// An email as providers take it.
+#[derive(Debug, Serialize)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Sent as the provider's idempotency key: a step is delivered at most once even when the
+    /// provider saw an earlier attempt whose answer was lost.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, AppError> {
+    let template = Template::parse(&step.template)
+        .ok_or_else(|| AppError::Internal(format!("unknown template {}", step.template)))?;
+    let token = unsubscribe_token(config.unsubscribe_secret.as_bytes(), &step.lead_id);
+    let unsubscribe_url = config.unsubscribe_url(&token);
+    let rendered = render(
+        template,
+        &MessageContext {
+            site_name: &step.site_name,
+            site_phone: step.site_phone.as_deref(),
+            booking_url: step.booking_url.as_deref(),
+            lead_name: &step.name,
+            lead_message: step.message.as_deref(),
+            unsubscribe_url: &unsubscribe_url,
+        },
+    );
+    // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
+    // for clients that only do mail.
+    let mailbox = config
+        .from
+        .rsplit_once('<')
+        .map(|(_, rest)| rest.trim_end_matches('>'))
+        .unwrap_or(&config.from);
+    let headers = [
+        (
+            "List-Unsubscribe".to_owned(),
+            format!("<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe%20{token}>"),
+        ),
+        (
+            "List-Unsubscribe-Post".to_owned(),
+            "List-Unsubscribe=One-Click".to_owned(),
+        ),
+    ]
+    .into();
+    Ok(OutgoingEmail {
+        from: config.from.clone(),
+        to: vec![step.email.clone()],
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        headers,
+        idempotency_key: step.id.clone(),
+    })
+}
+
+/// Why a send failed, and whether trying again may help.
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    fn retryable(reason: String) -> Self {
+        Self {
+            reason,
+            retryable: true,
+        }
+    }
+}
+
+/// What every email provider offers. One implementation so far; others (Postmark, Cloudflare's
+/// `send_email`) plug in here.
+pub trait EmailProvider {
+    /// Sends one email; returns the provider's message id.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure>;
+}
+
+/// Resend's HTTP API (`POST {base}/emails`), or anything that speaks it (the local mail sink
+/// `cargo xtask` runs).
+pub struct Resend<'a> {
+    config: &'a EmailConfig,
+}
+
+impl<'a> Resend<'a> {
+    pub fn new(config: &'a EmailConfig) -> Self {
+        Self { config }
+    }
+}
+
+#[derive(Deserialize)]
+struct Sent {
+    id: String,
+}
+
+impl EmailProvider for Resend<'_> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure> {
+        let attempt = async {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json")?;
+            headers.set(
+                "authorization",
+                &format!("Bearer {}", self.config.provider_api_key),
+            )?;
+            headers.set("idempotency-key", &email.idempotency_key)?;
+            let body = serde_json::to_string(email)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(body.into()));
+            let url = format!("{}/emails", self.config.provider_base_url);
+            let mut response = Fetch::Request(Request::new_with_init(&url, &init)?)
+                .send()
+                .await?;
+            let status = response.status_code();
+            let text = response.text().await.unwrap_or_default();
+            Ok::<_, worker::Error>((status, text))
+        };
+        let (status, text) = attempt
+            .await
+            .map_err(|e| Failure::retryable(format!("provider unreachable: {e}")))?;
+        match status {
+            200..=299 => serde_json::from_str::<Sent>(&text)
+                .map(|sent| sent.id)
+                .map_err(|_| {
+                    Failure::retryable(format!("provider answered {status} without an id"))
+                }),
+            // Rate limits and server errors pass; other refusals will not change on retry.
+            429 | 500..=599 => Err(Failure::retryable(format!("provider answered {status}"))),
+            _ => Err(Failure {
+                reason: format!(
+                    "provider refused ({status}): {}",
+                    text.chars().take(300).collect::<String>()
+                ),
+                retryable: false,
+            }),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Follow-up through the real Worker, queue and D1, with the local provider stand-in (the mail
+//! sink `cargo xtask test` runs) receiving what a real provider would.
+
+use leadglue_tests::{Worker, eventually, lead, now_ms, unique};
+use serde_json::{Value, json};
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+/// Posts a lead with its own address and the given answers; returns (lead id, address).
+fn capture(worker: &Worker, site: &str, tag: &str, answers: Value) -> (String, String) {
+    let email = format!("{}@example.com", unique(tag).replace('-', "."));
+    let mut body = lead(site);
+    body["email"] = json!(email);
+    body["answers"] = answers;
+    let answer = worker.post_lead(&body, None);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    (
+        answer.json()["id"].as_str().expect("an id").to_owned(),
+        email,
+    )
+}
+
+fn warm() -> Value {
+    json!({ "timeline": "3_months", "role": "influencer", "company_size": "11_50", "follow_up": "send_information" })
+}
+
+fn cold() -> Value {
+    json!({ "timeline": "browsing", "role": "researcher", "company_size": "1_10", "follow_up": "send_information" })
+}
+
+fn mails(worker: &Worker, to: &str, count: usize) -> Vec<Value> {
+    eventually(&format!("{count} email(s) to {to}"), 30, || {
+        let got = worker.mail_to(to);
+        (got.len() >= count).then_some(got)
+    })
+}
+
+#[test]
+fn the_immediate_email_arrives_within_seconds_with_unsubscribe_headers() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    let (id, email) = capture(&worker, &site, "welcome", warm());
+
+    let received = &mails(&worker, &email, 1)[0];
+    let message = &received["email"];
+    assert_eq!(
+        message["subject"],
+        "Thanks for getting in touch with Example Ltd"
+    );
+    assert_eq!(
+        message["from"],
+        "Northwind Analytics <hello@northwind.example>"
+    );
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with("Hello Ada,"), "{text}");
+    assert!(text.contains("We'll answer that directly."));
+    assert!(text.contains("Call us at +1 555 010 0199"));
+    let unsubscribe = format!("{}/v1/unsubscribe/", worker.base);
+    assert!(text.contains(&format!("Unsubscribe: {unsubscribe}")));
+    let list = message["headers"]["List-Unsubscribe"].as_str().unwrap();
+    assert!(list.starts_with(&format!("<{unsubscribe}")), "{list}");
+    assert!(list.contains(">, <mailto:hello@northwind.example?subject=unsubscribe%20"));
+    assert_eq!(
+        message["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(received["idempotency_key"], format!("{id}/0"));
+    assert!(
+        received["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+
+    // Warm: the welcome is sent, days 3 and 10 wait in the outbox.
+    let steps = eventually("the first step marked sent", 10, || {
+        let steps = worker.follow_ups(&id);
+        (steps[0].2 == "sent").then_some(steps)
+    });
+    let states: Vec<_> = steps.iter().map(|s| (s.1.as_str(), s.2.as_str())).collect();
+    assert_eq!(
+        states,
+        [
+            ("welcome", "sent"),
+            ("check_in", "scheduled"),
+            ("resources", "scheduled")
+        ]
+    );
+}
+
+#[test]
+fn a_whole_sequence_runs_without_waiting_days_and_nothing_is_sent_twice() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    let (id, email) = capture(&worker, &site, "sequence", cold());
+    mails(&worker, &email, 1);
+    let start = now_ms();
+    // Running as of day 1 sends nothing new; day 15 sends the second step; day 46 the last.
+    worker.run_follow_ups(&site, start + DAY);
+    worker.run_follow_ups(&site, start + 15 * DAY);
+    let second = mails(&worker, &email, 2);
+    assert_eq!(
+        second[1]["email"]["subject"],
+        "A few resources from Example Ltd"
+    );
+    worker.run_follow_ups(&site, start + 46 * DAY);
+    let all = mails(&worker, &email, 3);
+    assert_eq!(
+        all[2]["email"]["subject"],
+        "Our last note, from Example Ltd"
+    );
+    // Running again changes nothing.
+    worker.run_follow_ups(&site, start + 50 * DAY);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(worker.mail_to(&email).len(), 3);
+    let states: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.2).collect();
+    assert_eq!(states, ["sent", "sent", "sent"]);
+}
+
+#[test]
+fn a_failing_provider_is_retried_and_the_email_delivered_exactly_once() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    // The sink refuses this recipient's first two attempts with a 500.
+    let (id, email) = capture(&worker, &site, "retry+fail2", warm());
+    let first = eventually("the first attempt to fail", 20, || {
+        let steps = worker.follow_ups(&id);
+        (steps[0].3 == 1 && steps[0].2 == "scheduled").then_some(steps)
+    });
+    assert_eq!(first[0].2, "scheduled", "back in the outbox with a backoff");
+    assert!(worker.mail_to(&email).is_empty());
+    let start = now_ms();
+    // Not yet due again at +30 s; due at +2 min (backoff 1 min), then at +5 min (2 min more).
+    worker.run_follow_ups(&site, start + 30_000);
+    worker.run_follow_ups(&site, start + 120_000);
+    eventually("the second attempt's failure to be recorded", 20, || {
+        let step = &worker.follow_ups(&id)[0];
+        (step.3 == 2 && step.2 == "scheduled").then_some(())
+    });
+    worker.run_follow_ups(&site, start + 300_000);
+    let delivered = mails(&worker, &email, 1);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["attempts_refused"], 2);
+    let step = eventually("the step marked sent", 10, || {
+        let steps = worker.follow_ups(&id);
+        (steps[0].2 == "sent").then_some(steps[0].clone())
+    });
+    assert_eq!(step.3, 3, "three attempts in all");
+    worker.run_follow_ups(&site, start + 600_000);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(worker.mail_to(&email).len(), 1);
+}
+
+#[test]
+fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    let (id, email) = capture(&worker, &site, "unsub", warm());
+    let received = &mails(&worker, &email, 1)[0];
+    let list = received["email"]["headers"]["List-Unsubscribe"]
+        .as_str()
+        .unwrap();
+    let link = list[1..list.find('>').unwrap()].to_owned();
+    let path = link.strip_prefix(&worker.base).unwrap().to_owned();
+
+    // A mail scanner following the link only gets the confirmation page.
+    let page = worker.get(&path, &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<form method=\"post\""));
+    assert!(page.header("content-security-policy").is_some());
+    assert_eq!(worker.follow_ups(&id)[1].2, "scheduled");
+
+    // RFC 8058 one-click: a POST with this body, no cookie, no login.
+    let click = worker.send(
+        "POST",
+        &path,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(b"List-Unsubscribe=One-Click"),
+    );
+    assert_eq!(click.status, 200, "{}", click.body);
+    assert!(click.body.contains("You are unsubscribed"));
+    let states: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.2).collect();
+    assert_eq!(states, ["sent", "cancelled", "cancelled"]);
+    assert!(worker.lead_column(&id, "unsubscribed_at").is_some());
+    worker.run_follow_ups(&site, now_ms() + 30 * DAY);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(worker.mail_to(&email).len(), 1);
+}
+
+#[test]
+fn forged_unsubscribe_tokens_are_refused() {
+    let worker = Worker::from_env();
+    for token in ["garbage", "bGVhZA.AAAA", ""] {
+        let path = format!("/v1/unsubscribe/{token}");
+        assert_eq!(worker.get(&path, &[]).status, 404, "{token}");
+        assert_eq!(
+            worker
+                .send("POST", &path, &[], Some(b"List-Unsubscribe=One-Click"))
+                .status,
+            404
+        );
+    }
+}
+
+#[test]
+fn a_retried_submission_schedules_its_follow_up_once() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    let email = format!("{}@example.com", unique("replay").replace('-', "."));
+    let mut body = lead(&site);
+    body["email"] = json!(email);
+    let first = worker.post_lead(&body, None).json();
+    let again = worker.post_lead(&body, None).json();
+    assert_eq!(first["id"], again["id"]);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(worker.follow_ups(id).len(), 3);
+    mails(&worker, &email, 1);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(worker.mail_to(&email).len(), 1);
+}
+
+#[test]
+fn running_follow_ups_needs_the_admin_token() {
+    let worker = Worker::from_env();
+    worker
+        .send("POST", "/v1/admin/follow-ups/run", &[], None)
+        .problem(401);
+}

@@ -1,0 +1,127 @@
+//! A local stand-in for the email provider: speaks the subset of Resend's HTTP API the Worker
+//! uses (`POST /emails`) and keeps every message as files a developer can open and tests can
+//! read. Like a real provider it honours `Idempotency-Key`. For tests of failure handling, a
+//! recipient whose address contains `+failN` is refused with a 500 for the first N attempts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::Result;
+
+pub struct MailSink {
+    pub base_url: String,
+    pub dir: PathBuf,
+}
+
+/// Starts the sink on a free loopback port; it runs until xtask exits.
+pub fn start(dir: &Path, announce: bool) -> Result<MailSink> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .ok_or("the mail sink has no port")?;
+    let folder = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let seq = AtomicU32::new(0);
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        for mut request in server.incoming_requests() {
+            let (status, body) = handle(
+                &mut request,
+                &folder,
+                &seq,
+                &mut seen,
+                &mut failures,
+                announce,
+            );
+            let response = tiny_http::Response::from_string(body)
+                .with_status_code(status)
+                .with_header(
+                    tiny_http::Header::from_bytes("content-type", "application/json")
+                        .expect("a valid header"),
+                );
+            let _ = request.respond(response);
+        }
+    });
+    Ok(MailSink {
+        base_url: format!("http://127.0.0.1:{port}"),
+        dir: dir.to_path_buf(),
+    })
+}
+
+fn handle(
+    request: &mut tiny_http::Request,
+    dir: &Path,
+    seq: &AtomicU32,
+    seen: &mut HashMap<String, String>,
+    failures: &mut HashMap<String, u32>,
+    announce: bool,
+) -> (u16, String) {
+    if request.method() != &tiny_http::Method::Post || request.url() != "/emails" {
+        return (404, r#"{"message":"not found"}"#.into());
+    }
+    let header = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_owned())
+    };
+    let key = header("idempotency-key").unwrap_or_default();
+    let authorization = header("authorization").unwrap_or_default();
+    let mut text = String::new();
+    if request.as_reader().read_to_string(&mut text).is_err() {
+        return (400, r#"{"message":"unreadable body"}"#.into());
+    }
+    let Ok(email) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return (422, r#"{"message":"body is not JSON"}"#.into());
+    };
+    if let Some(id) = seen.get(&key) {
+        return (200, serde_json::json!({ "id": id }).to_string());
+    }
+    let to = email["to"][0].as_str().unwrap_or_default().to_owned();
+    let planned_failures = to
+        .split_once("+fail")
+        .and_then(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<u32>()
+                .ok()
+        })
+        .unwrap_or(0);
+    let failed = failures.entry(key.clone()).or_default();
+    if *failed < planned_failures {
+        *failed += 1;
+        return (500, r#"{"message":"planned failure"}"#.into());
+    }
+    let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let id = format!("sink-{n:05}");
+    let record = serde_json::json!({
+        "id": id,
+        "idempotency_key": key,
+        "authorization": authorization,
+        "attempts_refused": *failed,
+        "email": email,
+    });
+    let path = dir.join(format!("{n:05}.json"));
+    let _ = std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&record).unwrap_or_default(),
+    );
+    if let Some(html) = email["html"].as_str() {
+        let _ = std::fs::write(dir.join(format!("{n:05}.html")), html);
+    }
+    if announce {
+        eprintln!(
+            "xtask: mail to {to}: {:?} saved as {}",
+            email["subject"].as_str().unwrap_or_default(),
+            path.display()
+        );
+    }
+    seen.insert(key, id.clone());
+    (200, serde_json::json!({ "id": id }).to_string())
+}
