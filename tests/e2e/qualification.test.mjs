@@ -1,27 +1,12 @@
 // Self-qualification in the browser: the two-step flow, conditional questions, the adaptive
 // thank-you, and first-touch attribution across pages.
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { LeadForm, base, d1, launch, putForm, putSite, seedDemoSite, uniqueEmail } from "./support.mjs";
+import { base, d1, putForm, putSite, uniqueEmail, withBrowser } from "./support.mjs";
 
-let browser;
-let demo;
-let page;
-let form;
-
-before(async () => {
-  demo = await seedDemoSite();
-  browser = await launch();
-});
-after(async () => browser?.close());
-beforeEach(async () => {
-  page = await browser.context.newPage();
-  form = new LeadForm(page);
-});
-afterEach(async () => {
-  await page.close();
-  assert.deepEqual(browser.errors.splice(0), [], "no uncaught errors on the page");
-});
+const ctx = withBrowser();
+let page, form, demo;
+beforeEach(() => ({ page, form, demo } = ctx));
 
 const lead = (email) =>
   d1(`SELECT grade, score, channel, attribution, answers, page_url, form_id FROM leads WHERE email = '${email}'`)[0];

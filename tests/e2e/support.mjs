@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, afterEach, before, beforeEach } from "node:test";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 const need = (name) => {
@@ -216,4 +218,28 @@ export async function hostSite(pages) {
       return new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * The hooks every browser suite shares: the demo site seeded, one browser per file, a fresh
+ * page (and its page object) per test, and no uncaught page errors allowed. Returns an object
+ * whose `demo`, `page` and `form` are current during each test.
+ */
+export function withBrowser() {
+  const current = {};
+  let browser;
+  before(async () => {
+    current.demo = await seedDemoSite();
+    browser = await launch();
+  });
+  after(async () => browser?.close());
+  beforeEach(async () => {
+    current.page = await browser.context.newPage();
+    current.form = new LeadForm(current.page);
+  });
+  afterEach(async () => {
+    await current.page.close();
+    assert.deepEqual(browser.errors.splice(0), [], "no uncaught errors on the page");
+  });
+  return current;
 }

@@ -1,29 +1,14 @@
 // The widget on the demo landing page, as a visitor uses it, in a real Chromium against the
 // real local Worker and D1.
-import { after, before, beforeEach, afterEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { LeadForm, base, d1, hostSite, launch, putSite, root, seedDemoSite, uniqueEmail } from "./support.mjs";
+import { base, d1, hostSite, putSite, root, uniqueEmail, withBrowser } from "./support.mjs";
 
-let browser;
-let demo;
-let page;
-let form;
-
-before(async () => {
-  demo = await seedDemoSite();
-  browser = await launch();
-});
-after(async () => browser?.close());
-beforeEach(async () => {
-  page = await browser.context.newPage();
-  form = new LeadForm(page);
-});
-afterEach(async () => {
-  await page.close();
-  assert.deepEqual(browser.errors.splice(0), [], "no uncaught errors on the page");
-});
+const ctx = withBrowser();
+let page, form, demo;
+beforeEach(() => ({ page, form, demo } = ctx));
 
 const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
 

@@ -21,24 +21,21 @@ pub async fn embed_config(
     form_id: &str,
 ) -> Result<EmbedConfig, SendError> {
     let url = format!("{api_base}/v1/sites/{site_id}/forms/{form_id}");
-    let response = Request::get(&url)
-        .send()
-        .await
-        .map_err(|_| SendError::Unreachable)?;
-    if response.ok() {
-        response.json().await.map_err(|_| SendError::Unreachable)
-    } else {
-        Err(problem(&response).await)
-    }
+    read(Request::get(&url).send().await).await
 }
 
 pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<LeadCreated, SendError> {
-    let response = Request::post(&format!("{api_base}/v1/leads"))
+    let request = Request::post(&format!("{api_base}/v1/leads"))
         .json(lead)
-        .map_err(|_| SendError::Unreachable)?
-        .send()
-        .await
         .map_err(|_| SendError::Unreachable)?;
+    read(request.send().await).await
+}
+
+/// A JSON answer, or what went wrong as the form needs to tell it apart.
+async fn read<T: serde::de::DeserializeOwned>(
+    sent: Result<gloo_net::http::Response, gloo_net::Error>,
+) -> Result<T, SendError> {
+    let response = sent.map_err(|_| SendError::Unreachable)?;
     if response.ok() {
         response.json().await.map_err(|_| SendError::Unreachable)
     } else {
