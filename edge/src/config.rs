@@ -60,7 +60,8 @@ impl EmailConfig {
         })
     }
 
-    pub fn unsubscribe_url(&self, token: &str) -> String {
-        format!("{}/v1/unsubscribe/{token}", self.public_url)
+    /// A signed link in an email: `/v1/unsubscribe/{token}` or `/v1/confirm/{token}`.
+    pub fn link(&self, action: &str, token: &str) -> String {
+        format!("{}/v1/{action}/{token}", self.public_url)
     }
 }

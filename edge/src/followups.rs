@@ -4,7 +4,8 @@
 //! reason kept. A new lead's first step is put on the queue as soon as it is stored.
 
 use leadglue_shared::followup::{
-    MessageContext, Template, render, retry_delay_ms, unsubscribe_token,
+    LeadSummary, MessageContext, Purpose, Template, render, render_sales_alert, retry_delay_ms,
+    sign,
 };
 use serde::{Deserialize, Serialize};
 use worker::{Env, Fetch, Headers, MessageBatch, MessageExt, Method, Request, RequestInit};
@@ -116,8 +117,32 @@ pub struct OutgoingEmail {
 fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, AppError> {
     let template = Template::parse(&step.template)
         .ok_or_else(|| AppError::Internal(format!("unknown template {}", step.template)))?;
-    let token = unsubscribe_token(config.unsubscribe_secret.as_bytes(), &step.lead_id);
-    let unsubscribe_url = config.unsubscribe_url(&token);
+    if template == Template::SalesAlert {
+        let rendered = render_sales_alert(&LeadSummary {
+            site_name: &step.site_name,
+            name: &step.name,
+            email: &step.email,
+            company: step.company.as_deref(),
+            phone: step.phone.as_deref(),
+            message: step.message.as_deref(),
+            grade: &step.grade,
+            score: step.score,
+            lead_id: &step.lead_id,
+        });
+        return Ok(OutgoingEmail {
+            from: config.from.clone(),
+            to: vec![step.recipient.clone().unwrap_or_else(|| step.email.clone())],
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            headers: Default::default(),
+            idempotency_key: step.id.clone(),
+        });
+    }
+    let secret = config.unsubscribe_secret.as_bytes();
+    let token = sign(secret, Purpose::Unsubscribe, &step.lead_id);
+    let unsubscribe_url = config.link("unsubscribe", &token);
+    let confirm_url = config.link("confirm", &sign(secret, Purpose::Confirm, &step.lead_id));
     let rendered = render(
         template,
         &MessageContext {
@@ -127,6 +152,8 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
             lead_name: &step.name,
             lead_message: step.message.as_deref(),
             unsubscribe_url: &unsubscribe_url,
+            postal_address: step.postal_address.as_deref(),
+            confirm_url: (template == Template::Confirm).then_some(confirm_url.as_str()),
         },
     );
     // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback

@@ -1,7 +1,7 @@
 //! `POST /v1/leads`: a visitor asks for information.
 
 use leadglue_shared::attribution::{self, Attribution, FirstTouch};
-use leadglue_shared::followup::{default_sequence, schedule};
+use leadglue_shared::followup::plan_on_capture;
 use leadglue_shared::form::DEFAULT_FORM_ID;
 use leadglue_shared::score::next_step;
 use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
@@ -55,7 +55,7 @@ pub async fn create(
     let ip = req.headers().get("cf-connecting-ip")?;
     let id = uuid::Uuid::now_v7().to_string();
     let now_ms = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
-    let follow_ups = schedule(&default_sequence(scored.grade), now_ms);
+    let follow_ups = plan_on_capture(scored.grade, now_ms);
     let new = NewLead {
         id: &id,
         lead: &lead,
@@ -71,12 +71,19 @@ pub async fn create(
     match repo.insert_lead(&new).await? {
         Ok(stored_id) => {
             if stored_id == id {
-                // The first step is due now: queue it without making the visitor wait. Should
-                // this fail, the cron trigger finds the step due within a minute anyway.
-                let (env, first) = (env.clone(), format!("{id}/0"));
+                // The steps due now (the first email, a sales alert): queue them without making
+                // the visitor wait. Steps that do not apply to the site were not stored and are
+                // skipped by the consumer. Should this fail, the cron trigger finds the steps due
+                // within a minute anyway.
+                let env = env.clone();
+                let due_now: Vec<String> = follow_ups
+                    .iter()
+                    .filter(|p| p.due_ms <= now_ms)
+                    .map(|p| format!("{id}/{}", p.step))
+                    .collect();
                 ctx.wait_until(async move {
-                    if let Err(err) = followups::enqueue(&env, &[first], now_ms).await {
-                        worker::console_error!("queueing the first follow-up: {err}");
+                    if let Err(err) = followups::enqueue(&env, &due_now, now_ms).await {
+                        worker::console_error!("queueing the first follow-ups: {err}");
                     }
                 });
             }

@@ -6,10 +6,10 @@ mod followups;
 mod forms;
 mod http;
 mod leads;
+mod links;
 mod repo;
 mod router;
 mod sites;
-mod unsubscribe;
 
 use worker::{Context, Env, MessageBatch, Request, Response, ScheduledEvent, event};
 

@@ -2,7 +2,8 @@
 //! `migrations/`.
 
 use leadglue_shared::attribution::{Attribution, Channel};
-use leadglue_shared::followup::Template;
+use leadglue_shared::followup::{Audience, OptIn, Planned};
+use leadglue_shared::score::Grade;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -38,6 +39,7 @@ struct SiteRow {
     phone: Option<String>,
     booking_url: Option<String>,
     first_touch_attribution: u8,
+    double_opt_in: u8,
     updated_at: String,
     origin_allowed: u8,
 }
@@ -64,8 +66,8 @@ pub struct NewLead<'a> {
     pub channel: Channel,
     pub origin: Option<&'a str>,
     pub ip: Option<&'a str>,
-    /// The follow-up steps to schedule: (step, template, due at in Unix ms).
-    pub follow_ups: &'a [(u32, Template, i64)],
+    /// The follow-up steps to store, each kept only if its condition holds for the site.
+    pub follow_ups: &'a [Planned],
     pub now_ms: i64,
 }
 
@@ -75,16 +77,22 @@ struct ClaimRow {
     lead_id: String,
     template: String,
     attempts: u32,
+    recipient: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RecipientRow {
     email: String,
     name: String,
+    company: Option<String>,
+    phone: Option<String>,
     message: Option<String>,
+    grade: String,
+    score: i64,
     site_name: String,
     site_phone: Option<String>,
     booking_url: Option<String>,
+    postal_address: Option<String>,
 }
 
 /// A follow-up step claimed for sending, with what its message needs.
@@ -93,12 +101,19 @@ pub struct ClaimedFollowUp {
     pub lead_id: String,
     pub template: String,
     pub attempts: u32,
+    /// Another address than the lead's (the sales inbox), if any.
+    pub recipient: Option<String>,
     pub email: String,
     pub name: String,
+    pub company: Option<String>,
+    pub phone: Option<String>,
     pub message: Option<String>,
+    pub grade: String,
+    pub score: i64,
     pub site_name: String,
     pub site_phone: Option<String>,
     pub booking_url: Option<String>,
+    pub postal_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -159,18 +174,8 @@ impl Repo {
             &new.channel.as_str(),
         )?;
         let mut batch = vec![stmt];
-        for (step, template, due_at) in new.follow_ups {
-            batch.push(query!(
-                &self.db,
-                "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM leads WHERE id = ?2)",
-                &format!("{}/{step}", new.id),
-                &new.id,
-                step,
-                &template.as_str(),
-                due_at,
-                &new.now_ms,
-            )?);
+        for planned in new.follow_ups {
+            batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
         }
         let results = self.db.batch(batch).await?;
         let inserted = results
@@ -188,6 +193,40 @@ impl Repo {
         } else {
             Refusal::UnknownSite
         }))
+    }
+
+    /// Stores one planned step of a lead, if the lead exists and the step applies to its site
+    /// (double opt-in setting; a sales inbox for sales alerts).
+    fn follow_up_insert(
+        &self,
+        lead_id: &str,
+        planned: &Planned,
+        now_ms: i64,
+    ) -> Result<worker::D1PreparedStatement, AppError> {
+        let opt_in: Option<u8> = match planned.opt_in {
+            OptIn::Any => None,
+            OptIn::Required => Some(1),
+            OptIn::NotRequired => Some(0),
+        };
+        let to_sales = u8::from(planned.audience == Audience::Sales);
+        Ok(query!(
+            &self.db,
+            "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at, recipient)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?8 = 1 THEN s.sales_email END
+             FROM leads l JOIN sites s ON s.id = l.site_id
+             WHERE l.id = ?2
+               AND (?7 IS NULL OR s.double_opt_in = ?7)
+               AND (?8 = 0 OR s.sales_email IS NOT NULL)
+             ON CONFLICT (id) DO NOTHING",
+            &format!("{lead_id}/{}", planned.step),
+            &lead_id,
+            &planned.step,
+            &planned.template.as_str(),
+            &planned.due_ms,
+            &now_ms,
+            &opt_in,
+            &to_sales,
+        )?)
     }
 
     pub async fn site_exists(&self, site_id: &str) -> Result<bool, AppError> {
@@ -213,7 +252,7 @@ impl Repo {
         let stmt = query!(
             &self.db,
             "SELECT id, name, consent_text, consent_version, phone, booking_url,
-                    first_touch_attribution, updated_at,
+                    first_touch_attribution, double_opt_in, updated_at,
                     EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?2)
                         AS origin_allowed
              FROM sites WHERE id = ?1",
@@ -231,6 +270,7 @@ impl Repo {
                 phone: row.phone,
                 booking_url: row.booking_url,
                 first_touch_attribution: row.first_touch_attribution != 0,
+                double_opt_in: row.double_opt_in != 0,
             },
         }))
     }
@@ -241,8 +281,9 @@ impl Repo {
             query!(
                 &self.db,
                 "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
-                                    first_touch_attribution)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                    first_touch_attribution, postal_address, sales_email,
+                                    double_opt_in)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
@@ -250,6 +291,9 @@ impl Repo {
                     phone = excluded.phone,
                     booking_url = excluded.booking_url,
                     first_touch_attribution = excluded.first_touch_attribution,
+                    postal_address = excluded.postal_address,
+                    sales_email = excluded.sales_email,
+                    double_opt_in = excluded.double_opt_in,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
@@ -257,7 +301,10 @@ impl Repo {
                 &site.consent_version,
                 &site.phone,
                 &site.booking_url,
-                &u8::from(site.first_touch_attribution)
+                &u8::from(site.first_touch_attribution),
+                &site.postal_address,
+                &site.sales_email,
+                &u8::from(site.double_opt_in)
             )?,
             query!(
                 &self.db,
@@ -375,7 +422,7 @@ impl Repo {
             &self.db,
             "UPDATE follow_ups SET state = 'sending', attempts = attempts + 1, updated_at = ?2
              WHERE id = ?1 AND state IN ('scheduled', 'queued') AND due_at <= ?2
-             RETURNING id, lead_id, template, attempts",
+             RETURNING id, lead_id, template, attempts, recipient",
             &id,
             &now_ms
         )?;
@@ -384,8 +431,8 @@ impl Repo {
         };
         let read = query!(
             &self.db,
-            "SELECT l.email, l.name, l.message, s.name AS site_name, s.phone AS site_phone,
-                    s.booking_url
+            "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
+                    s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address
              FROM leads l JOIN sites s ON s.id = l.site_id WHERE l.id = ?1",
             &step.lead_id
         )?;
@@ -398,12 +445,18 @@ impl Repo {
             lead_id: step.lead_id,
             template: step.template,
             attempts: step.attempts,
+            recipient: step.recipient,
             email: recipient.email,
             name: recipient.name,
+            company: recipient.company,
+            phone: recipient.phone,
             message: recipient.message,
+            grade: recipient.grade,
+            score: recipient.score,
             site_name: recipient.site_name,
             site_phone: recipient.site_phone,
             booking_url: recipient.booking_url,
+            postal_address: recipient.postal_address,
         }))
     }
 
@@ -449,6 +502,47 @@ impl Repo {
         .run()
         .await?;
         Ok(())
+    }
+
+    /// Confirms a double opt-in and stores the sequence that starts now, atomically. Returns
+    /// the ids of the steps stored (empty when the lead was confirmed before, unsubscribed, or
+    /// is unknown: confirming twice starts nothing twice).
+    pub async fn confirm(
+        &self,
+        lead_id: &str,
+        plan: impl Fn(Grade) -> Vec<Planned>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, AppError> {
+        #[derive(Deserialize)]
+        struct GradeRow {
+            grade: Grade,
+        }
+        let read = query!(
+            &self.db,
+            "SELECT grade FROM leads
+             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+            &lead_id
+        )?;
+        let Some(row) = read.first::<GradeRow>(None).await? else {
+            return Ok(Vec::new());
+        };
+        let steps = plan(row.grade);
+        // Two confirmations racing both get here; step ids are fixed per lead, so the second
+        // batch's inserts find the steps there and do nothing.
+        let mut batch = vec![query!(
+            &self.db,
+            "UPDATE leads SET confirmed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+            &lead_id
+        )?];
+        for planned in &steps {
+            batch.push(self.follow_up_insert(lead_id, planned, now_ms)?);
+        }
+        self.db.batch(batch).await?;
+        Ok(steps
+            .iter()
+            .map(|p| format!("{lead_id}/{}", p.step))
+            .collect())
     }
 
     /// Unsubscribes a lead and cancels every step not yet sent, atomically. `false` for an

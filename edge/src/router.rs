@@ -4,7 +4,9 @@ use worker::{Context, Date, Env, Method, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::Repo;
-use crate::{config, followups, forms, http, leads, sites, unsubscribe};
+use leadglue_shared::followup::Purpose;
+
+use crate::{config, followups, forms, http, leads, links, sites};
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let path = req.path();
@@ -60,11 +62,19 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             Err(AppError::MethodNotAllowed { allow: "PUT" })
         }
 
-        (["v1", "unsubscribe", token], Method::Get) => unsubscribe::confirm_page(env, token),
+        (["v1", "unsubscribe", token], Method::Get) => {
+            links::button_page(env, Purpose::Unsubscribe, token)
+        }
         (["v1", "unsubscribe", token], Method::Post) => match repo(env) {
-            Ok(repo) => unsubscribe::unsubscribe(env, &repo, token).await,
+            Ok(repo) => links::unsubscribe(env, &repo, token).await,
             Err(err) => Err(err),
         },
+        (["v1", "confirm", token], Method::Get) => links::button_page(env, Purpose::Confirm, token),
+        (["v1", "confirm", token], Method::Post) => match repo(env) {
+            Ok(repo) => links::confirm(env, &repo, token).await,
+            Err(err) => Err(err),
+        },
+        (["v1", "confirm", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
         (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
 
         (["v1", "admin", "follow-ups", "run"], Method::Post) => run_follow_ups(req, env).await,

@@ -25,6 +25,10 @@ pub enum Template {
     Resources,
     /// The last note of a sequence: we'll stop writing; call any time.
     LastNote,
+    /// Double opt-in: please confirm your address (the sequence waits for it).
+    Confirm,
+    /// To the site's sales inbox: a hot lead just arrived.
+    SalesAlert,
 }
 
 impl Template {
@@ -34,6 +38,8 @@ impl Template {
             Template::CheckIn => "check_in",
             Template::Resources => "resources",
             Template::LastNote => "last_note",
+            Template::Confirm => "confirm",
+            Template::SalesAlert => "sales_alert",
         }
     }
 
@@ -43,6 +49,8 @@ impl Template {
             "check_in" => Some(Template::CheckIn),
             "resources" => Some(Template::Resources),
             "last_note" => Some(Template::LastNote),
+            "confirm" => Some(Template::Confirm),
+            "sales_alert" => Some(Template::SalesAlert),
             _ => None,
         }
     }
@@ -77,18 +85,75 @@ pub fn default_sequence(grade: Grade) -> Vec<Step> {
     }
 }
 
-/// When each step of `sequence` is due, for a lead captured at `captured_ms` (Unix ms).
-pub fn schedule(sequence: &[Step], captured_ms: i64) -> Vec<(u32, Template, i64)> {
-    sequence
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            (
-                index,
-                s.template,
-                captured_ms + i64::from(s.delay_days) * DAY_MS,
-            )
+/// Who a step is addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Lead,
+    /// The site's sales inbox (skipped when the site has none).
+    Sales,
+}
+
+/// Which sites a planned step applies to, by their double opt-in setting (known to the
+/// database, not to the request: the edge stores every candidate step with its condition, in
+/// the same statement as the lead, and the database keeps the ones that apply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptIn {
+    Any,
+    Required,
+    NotRequired,
+}
+
+/// A step to store: its number, template, due time (Unix ms), audience and condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub step: u32,
+    pub template: Template,
+    pub due_ms: i64,
+    pub audience: Audience,
+    pub opt_in: OptIn,
+}
+
+/// Steps of the sequence that starts once a double opt-in is confirmed are numbered from here.
+pub const CONFIRMED_STEPS_FROM: u32 = 10;
+
+/// The steps to store with a new lead: a confirmation request (double opt-in sites) or the
+/// grade's sequence (others), and for hot leads an alert to sales.
+pub fn plan_on_capture(grade: Grade, captured_ms: i64) -> Vec<Planned> {
+    let mut steps = vec![Planned {
+        step: 0,
+        template: Template::Confirm,
+        due_ms: captured_ms,
+        audience: Audience::Lead,
+        opt_in: OptIn::Required,
+    }];
+    steps.extend(sequence(grade, 0, captured_ms, OptIn::NotRequired));
+    if grade == Grade::Hot {
+        steps.push(Planned {
+            step: CONFIRMED_STEPS_FROM - 1,
+            template: Template::SalesAlert,
+            due_ms: captured_ms,
+            audience: Audience::Sales,
+            opt_in: OptIn::Any,
+        });
+    }
+    steps
+}
+
+/// The steps to store when a double opt-in is confirmed: the grade's sequence from then.
+pub fn plan_on_confirm(grade: Grade, confirmed_ms: i64) -> Vec<Planned> {
+    sequence(grade, CONFIRMED_STEPS_FROM, confirmed_ms, OptIn::Any)
+}
+
+fn sequence(grade: Grade, first: u32, start_ms: i64, opt_in: OptIn) -> Vec<Planned> {
+    default_sequence(grade)
+        .into_iter()
+        .zip(first..)
+        .map(|(s, step)| Planned {
+            step,
+            template: s.template,
+            due_ms: start_ms + i64::from(s.delay_days) * DAY_MS,
+            audience: Audience::Lead,
+            opt_in,
         })
         .collect()
 }
@@ -111,6 +176,24 @@ pub struct MessageContext<'a> {
     pub lead_name: &'a str,
     pub lead_message: Option<&'a str>,
     pub unsubscribe_url: &'a str,
+    /// Printed in every footer.
+    pub postal_address: Option<&'a str>,
+    /// The double opt-in confirmation link ([`Template::Confirm`] only).
+    pub confirm_url: Option<&'a str>,
+}
+
+/// What sales needs to know about a hot lead ([`Template::SalesAlert`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadSummary<'a> {
+    pub site_name: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub company: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub grade: &'a str,
+    pub score: i64,
+    pub lead_id: &'a str,
 }
 
 /// A message ready for a provider: subject, plain text and HTML.
@@ -171,6 +254,21 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
                 "If your plans change, we're here.".to_owned(),
             ],
         ),
+        Template::Confirm => (
+            format!("Please confirm your email for {}", cx.site_name),
+            vec![
+                format!(
+                    "Thanks for your interest in {}. Please confirm this is your address, and \
+                     we'll send what you asked for: {}",
+                    cx.site_name,
+                    cx.confirm_url.unwrap_or_default()
+                ),
+                "If you did not ask us anything, ignore this email and you won't hear from us."
+                    .to_owned(),
+            ],
+        ),
+        // Sales alerts have their own renderer (render_sales_alert); they never come here.
+        Template::SalesAlert => (String::new(), Vec::new()),
     };
     let mut closing = Vec::new();
     if let Some(phone) = cx.site_phone {
@@ -191,6 +289,9 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
         "The {} team\n\n--\nYou are receiving this because you asked {} for information.\nUnsubscribe: {}\n",
         cx.site_name, cx.site_name, cx.unsubscribe_url
     ));
+    if let Some(address) = cx.postal_address {
+        text.push_str(&format!("{}, {address}\n", cx.site_name));
+    }
 
     let esc = |s: &str| html_escape::encode_safe(s).into_owned();
     let attr = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
@@ -219,14 +320,53 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
         ));
     }
     html.push_str(&format!(
-        "<p>The {} team</p><hr><p style=\"font-size:12px;color:#52606d\">You are receiving this because you asked {} for information. <a href=\"{}\">Unsubscribe</a></p></body></html>",
+        "<p>The {} team</p><hr><p style=\"font-size:12px;color:#52606d\">You are receiving this because you asked {} for information. <a href=\"{}\">Unsubscribe</a>",
         esc(cx.site_name),
         esc(cx.site_name),
         attr(cx.unsubscribe_url)
     ));
+    if let Some(address) = cx.postal_address {
+        html.push_str(&format!("<br>{}, {}", esc(cx.site_name), esc(address)));
+    }
+    html.push_str("</p></body></html>");
     Rendered {
         subject: one_line(&subject),
         text,
+        html,
+    }
+}
+
+/// The alert sales gets about a hot lead: who, how to reach them, why they scored hot. Lead data
+/// is escaped like everywhere else; there is no unsubscribe (it goes to the site's own inbox).
+pub fn render_sales_alert(lead: &LeadSummary<'_>) -> Rendered {
+    let mut lines = vec![
+        format!("A hot lead just arrived on {}.", lead.site_name),
+        format!("Name: {}", lead.name),
+        format!("Email: {}", lead.email),
+    ];
+    if let Some(company) = lead.company {
+        lines.push(format!("Company: {company}"));
+    }
+    if let Some(phone) = lead.phone {
+        lines.push(format!("Phone: {phone}"));
+    }
+    lines.push(format!("Grade: {} (score {})", lead.grade, lead.score));
+    if let Some(message) = lead.message {
+        lines.push(format!("Message: {message}"));
+    }
+    lines.push(format!("Lead id: {}", lead.lead_id));
+    lines.push("They were invited to call you now: a quick call back is welcome.".to_owned());
+    let esc = |s: &str| html_escape::encode_safe(s).into_owned();
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif\">{}</body></html>",
+        lines
+            .iter()
+            .map(|l| format!("<p>{}</p>", esc(l)))
+            .collect::<String>()
+    );
+    Rendered {
+        subject: one_line(&format!("Hot lead: {} ({})", lead.name, lead.site_name)),
+        text: lines.join("\n") + "\n",
         html,
     }
 }
@@ -241,11 +381,28 @@ fn one_line(value: &str) -> String {
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The opaque token in a lead's unsubscribe link: the lead id and an HMAC-SHA256 of it under
-/// the site-wide secret, base64url. Nothing else is needed to honour it, so a one-click POST from
-/// a mail client works with no login or cookie.
-pub fn unsubscribe_token(secret: &[u8], lead_id: &str) -> String {
-    let mac = mac(secret, lead_id);
+/// What a signed link does; each purpose signs differently, so one link cannot stand in for
+/// another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Unsubscribe,
+    Confirm,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Unsubscribe => b"unsubscribe:",
+            Purpose::Confirm => b"confirm:",
+        }
+    }
+}
+
+/// The opaque token in a lead's unsubscribe or confirmation link: the lead id and an
+/// HMAC-SHA256 of it (and the purpose) under the site-wide secret, base64url. Nothing else is
+/// needed to honour it, so a one-click POST from a mail client works with no login or cookie.
+pub fn sign(secret: &[u8], purpose: Purpose, lead_id: &str) -> String {
+    let mac = mac(secret, purpose, lead_id).finalize().into_bytes();
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(lead_id),
@@ -253,23 +410,23 @@ pub fn unsubscribe_token(secret: &[u8], lead_id: &str) -> String {
     )
 }
 
-/// The lead id behind a token, if the token is genuine.
-pub fn verify_unsubscribe_token(secret: &[u8], token: &str) -> Option<String> {
-    let (id, mac) = token.split_once('.')?;
+/// The lead id behind a token, if the token is genuine and for this purpose.
+pub fn verify(secret: &[u8], purpose: Purpose, token: &str) -> Option<String> {
+    let (id, tag) = token.split_once('.')?;
     let id = String::from_utf8(URL_SAFE_NO_PAD.decode(id).ok()?).ok()?;
-    let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-    let mut expected = HmacSha256::new_from_slice(secret).ok()?;
-    expected.update(b"unsubscribe:");
-    expected.update(id.as_bytes());
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
     // verify_slice compares in constant time.
-    expected.verify_slice(&mac).ok().map(|()| id)
+    mac(secret, purpose, &id)
+        .verify_slice(&tag)
+        .ok()
+        .map(|()| id)
 }
 
-fn mac(secret: &[u8], lead_id: &str) -> Vec<u8> {
+fn mac(secret: &[u8], purpose: Purpose, lead_id: &str) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(b"unsubscribe:");
+    mac.update(purpose.label());
     mac.update(lead_id.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    mac
 }
 
 #[cfg(test)]
@@ -286,6 +443,8 @@ mod tests {
             lead_name: name,
             lead_message: message,
             unsubscribe_url: "https://edge.example/v1/unsubscribe/abc.def",
+            postal_address: Some("1 Main St, Springfield"),
+            confirm_url: None,
         }
     }
 
@@ -294,12 +453,72 @@ mod tests {
     #[case(Grade::Warm, &[0, 3, 10])]
     #[case(Grade::Cold, &[0, 14, 45])]
     fn default_sequences_by_grade(#[case] grade: Grade, #[case] days: &[i64]) {
-        let due: Vec<i64> = schedule(&default_sequence(grade), 1_000)
+        let without_opt_in: Vec<i64> = plan_on_capture(grade, 1_000)
             .into_iter()
-            .map(|(_, _, at)| (at - 1_000) / DAY_MS)
+            .filter(|p| p.opt_in == OptIn::NotRequired)
+            .map(|p| (p.due_ms - 1_000) / DAY_MS)
             .collect();
-        assert_eq!(due, days);
+        assert_eq!(without_opt_in, days);
+        let after_confirming: Vec<i64> = plan_on_confirm(grade, 5_000)
+            .into_iter()
+            .map(|p| (p.due_ms - 5_000) / DAY_MS)
+            .collect();
+        assert_eq!(after_confirming, days);
         assert_eq!(default_sequence(grade)[0].template, Template::Welcome);
+    }
+
+    #[test]
+    fn capture_plans_offer_both_opt_in_paths_and_alert_sales_about_hot_leads() {
+        let plan = plan_on_capture(Grade::Hot, 0);
+        let summary: Vec<_> = plan
+            .iter()
+            .map(|p| (p.step, p.template, p.audience, p.opt_in))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (0, Template::Confirm, Audience::Lead, OptIn::Required),
+                (0, Template::Welcome, Audience::Lead, OptIn::NotRequired),
+                (9, Template::SalesAlert, Audience::Sales, OptIn::Any),
+            ]
+        );
+        assert!(
+            plan_on_capture(Grade::Warm, 0)
+                .iter()
+                .all(|p| p.audience == Audience::Lead)
+        );
+        assert!(
+            plan_on_confirm(Grade::Cold, 0)
+                .iter()
+                .all(|p| p.step >= CONFIRMED_STEPS_FROM)
+        );
+    }
+
+    #[test]
+    fn the_footer_carries_the_postal_address() {
+        let m = render(Template::CheckIn, &cx("Ada", None));
+        assert!(m.text.contains("Northwind, 1 Main St, Springfield"));
+        assert!(m.html.contains("<br>Northwind, 1 Main St, Springfield</p>"));
+    }
+
+    #[test]
+    fn sales_alerts_summarise_the_lead_escaped() {
+        let m = render_sales_alert(&LeadSummary {
+            site_name: "Northwind",
+            name: "Ada <b>Lovelace</b>",
+            email: "ada@example.com",
+            company: Some("Engines & Co"),
+            phone: Some("+441234567"),
+            message: None,
+            grade: "hot",
+            score: 90,
+            lead_id: "lead-1",
+        });
+        assert_eq!(m.subject, "Hot lead: Ada <b>Lovelace</b> (Northwind)");
+        assert!(m.text.contains("Phone: +441234567"));
+        assert!(m.text.contains("Grade: hot (score 90)"));
+        assert!(m.html.contains("Ada &lt;b&gt;Lovelace&lt;&#x2F;b&gt;"));
+        assert!(m.html.contains("Engines &amp; Co"));
     }
 
     #[rstest]
@@ -355,28 +574,27 @@ mod tests {
     }
 
     #[test]
-    fn tokens_verify_only_with_the_right_secret_and_id() {
-        let token = unsubscribe_token(b"secret", "lead-1");
+    fn tokens_verify_only_with_the_right_secret_id_and_purpose() {
+        let token = sign(b"secret", Purpose::Unsubscribe, "lead-1");
+        let check = |secret: &[u8], purpose, token: &str| verify(secret, purpose, token);
         assert_eq!(
-            verify_unsubscribe_token(b"secret", &token).as_deref(),
+            check(b"secret", Purpose::Unsubscribe, &token).as_deref(),
             Some("lead-1")
         );
-        assert_eq!(verify_unsubscribe_token(b"other", &token), None);
-        let forged = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode("lead-2"),
-            token.split('.').nth(1).unwrap()
-        );
-        assert_eq!(verify_unsubscribe_token(b"secret", &forged), None);
-        assert_eq!(verify_unsubscribe_token(b"secret", "garbage"), None);
+        assert_eq!(check(b"other", Purpose::Unsubscribe, &token), None);
+        assert_eq!(check(b"secret", Purpose::Confirm, &token), None);
+        let tag = token.split('.').nth(1).unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("lead-2"));
+        assert_eq!(check(b"secret", Purpose::Unsubscribe, &forged), None);
+        assert_eq!(check(b"secret", Purpose::Unsubscribe, "garbage"), None);
     }
 
     proptest! {
         #[test]
         fn any_lead_id_round_trips_through_its_token(id in "\\PC{1,60}", secret in proptest::collection::vec(any::<u8>(), 1..64)) {
-            let token = unsubscribe_token(&secret, &id);
+            let token = sign(&secret, Purpose::Confirm, &id);
             prop_assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
-            prop_assert_eq!(verify_unsubscribe_token(&secret, &token), Some(id));
+            prop_assert_eq!(verify(&secret, Purpose::Confirm, &token), Some(id));
         }
     }
 }

@@ -27,6 +27,16 @@ pub struct SiteDefinition {
     /// turned off).
     #[serde(default = "yes")]
     pub first_touch_attribution: bool,
+    /// The sender's postal address, printed in the footer of every email (the law in many
+    /// places requires it in marketing email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<String>,
+    /// Where alerts about hot leads go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_email: Option<String>,
+    /// Send a confirmation email first, and start the sequence only once the person confirms.
+    #[serde(default)]
+    pub double_opt_in: bool,
 }
 
 fn yes() -> bool {
@@ -46,6 +56,10 @@ pub struct SiteConfig {
     pub booking_url: Option<String>,
     #[serde(default = "yes")]
     pub first_touch_attribution: bool,
+    /// Whether visitors must confirm their address before the sequence starts (the widget says
+    /// so on the thank-you).
+    #[serde(default)]
+    pub double_opt_in: bool,
 }
 
 impl SiteDefinition {
@@ -92,6 +106,29 @@ impl SiteDefinition {
                 "Must be an http(s) address of at most 2048 characters.",
             ));
         }
+        let postal_address = self
+            .postal_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        if let Some(a) = postal_address
+            && (a.chars().count() > 300 || a.chars().any(|c| c.is_control() && c != '\n'))
+        {
+            errors.push(FieldError::new(
+                "postal_address",
+                "Must be at most 300 characters, without control characters.",
+            ));
+        }
+        let sales_email = match self.sales_email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(address) => match crate::validate::email(address) {
+                Ok(address) => Some(address),
+                Err(message) => {
+                    errors.push(FieldError::new("sales_email", message));
+                    None
+                }
+            },
+        };
         let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
         for (i, origin) in self.allowed_origins.iter().enumerate() {
             match normalise_origin(origin) {
@@ -115,6 +152,9 @@ impl SiteDefinition {
             phone: phone.map(str::to_owned),
             booking_url: booking_url.map(str::to_owned),
             first_touch_attribution: self.first_touch_attribution,
+            postal_address: postal_address.map(str::to_owned),
+            sales_email,
+            double_opt_in: self.double_opt_in,
         })
     }
 
@@ -127,6 +167,7 @@ impl SiteDefinition {
             phone: self.phone.clone(),
             booking_url: self.booking_url.clone(),
             first_touch_attribution: self.first_touch_attribution,
+            double_opt_in: self.double_opt_in,
         }
     }
 }
@@ -234,6 +275,9 @@ mod tests {
             phone: Some(" +1 555 010 0199 ".into()),
             booking_url: Some("https://cal.example/acme".into()),
             first_touch_attribution: true,
+            postal_address: Some("1 Main St, Springfield".into()),
+            sales_email: Some("sales@acme.example".into()),
+            double_opt_in: false,
         }
     }
 

@@ -117,8 +117,17 @@ impl Worker {
     /// Defines a site of its own for one test, so tests can run in parallel and count their own
     /// leads. Returns its id.
     pub fn new_site(&self, origins: &[&str]) -> String {
+        self.new_site_with(origins, &json!({}))
+    }
+
+    /// A site of its own with more settings (`extra`'s keys override the defaults).
+    pub fn new_site_with(&self, origins: &[&str], extra: &Value) -> String {
         let id = unique("site");
-        let answer = self.put_site(&id, &site_definition(origins), Some(&self.admin_token));
+        let mut definition = site_definition(origins);
+        if let (Some(base), Some(extra)) = (definition.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        let answer = self.put_site(&id, &definition, Some(&self.admin_token));
         assert_eq!(answer.status, 200, "defining a site: {}", answer.body);
         id
     }

@@ -282,6 +282,7 @@ fn site_config_is_public_for_allowed_origins() {
             "consent_version": "v1",
             "phone": "+1 555 010 0199",
             "first_touch_attribution": true,
+            "double_opt_in": false,
         })
     );
     let elsewhere = worker.get(

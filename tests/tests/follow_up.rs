@@ -226,3 +226,118 @@ fn running_follow_ups_needs_the_admin_token() {
         .send("POST", "/v1/admin/follow-ups/run", &[], None)
         .problem(401);
 }
+
+fn hot() -> Value {
+    json!({ "timeline": "now", "role": "decision_maker", "company_size": "51_200", "follow_up": "book_demo" })
+}
+
+#[test]
+fn every_footer_carries_the_postal_address() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[], &json!({ "postal_address": "1 Main St, Springfield" }));
+    let (_, email) = capture(&worker, &site, "footer", warm());
+    let message = &mails(&worker, &email, 1)[0]["email"];
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("Example Ltd, 1 Main St, Springfield")
+    );
+    assert!(
+        message["html"]
+            .as_str()
+            .unwrap()
+            .contains("Example Ltd, 1 Main St, Springfield")
+    );
+}
+
+#[test]
+fn sales_hear_about_hot_leads_at_once() {
+    let worker = Worker::from_env();
+    let sales = format!("{}@example.com", unique("sales").replace('-', "."));
+    let site = worker.new_site_with(&[], &json!({ "sales_email": sales }));
+    let (id, email) = capture(&worker, &site, "hot", hot());
+    let alert = &mails(&worker, &sales, 1)[0]["email"];
+    assert_eq!(alert["subject"], "Hot lead: Ada Lovelace (Example Ltd)");
+    let text = alert["text"].as_str().unwrap();
+    assert!(text.contains(&format!("Email: {email}")));
+    assert!(text.contains("Grade: hot"));
+    assert!(alert["headers"].get("List-Unsubscribe").is_none());
+    // The lead gets the welcome; a warm lead of the same site alerts nobody.
+    mails(&worker, &email, 1);
+    let templates: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.1).collect();
+    assert_eq!(templates, ["welcome", "sales_alert"]);
+    let (warm_id, _) = capture(&worker, &site, "warm", warm());
+    assert!(
+        worker
+            .follow_ups(&warm_id)
+            .iter()
+            .all(|s| s.1 != "sales_alert")
+    );
+
+    // No sales inbox, no alert.
+    let quiet = worker.new_site(&[]);
+    let (quiet_id, _) = capture(&worker, &quiet, "hot", hot());
+    assert!(
+        worker
+            .follow_ups(&quiet_id)
+            .iter()
+            .all(|s| s.1 != "sales_alert")
+    );
+}
+
+#[test]
+fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[], &json!({ "double_opt_in": true }));
+    let (id, email) = capture(&worker, &site, "optin", warm());
+    let first = &mails(&worker, &email, 1)[0]["email"];
+    assert_eq!(
+        first["subject"],
+        "Please confirm your email for Example Ltd"
+    );
+    let steps: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.1).collect();
+    assert_eq!(steps, ["confirm"]);
+    let text = first["text"].as_str().unwrap();
+    let start = text
+        .find(&format!("{}/v1/confirm/", worker.base))
+        .expect("a confirm link");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let path = link.strip_prefix(&worker.base).unwrap().to_owned();
+
+    // Following the link only shows the button.
+    let page = worker.get(&path, &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Confirm"));
+    assert_eq!(worker.follow_ups(&id).len(), 1);
+
+    let confirmed = worker.send("POST", &path, &[], None);
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let welcome = mails(&worker, &email, 2);
+    assert_eq!(
+        welcome[1]["email"]["subject"],
+        "Thanks for getting in touch with Example Ltd"
+    );
+    let steps: Vec<_> = worker
+        .follow_ups(&id)
+        .into_iter()
+        .map(|s| (s.0, s.1))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (0, "confirm".to_owned()),
+            (10, "welcome".to_owned()),
+            (11, "check_in".to_owned()),
+            (12, "resources".to_owned())
+        ]
+    );
+    // Confirming again starts nothing again.
+    assert_eq!(worker.send("POST", &path, &[], None).status, 200);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(worker.mail_to(&email).len(), 2);
+    assert!(worker.lead_column(&id, "confirmed_at").is_some());
+}

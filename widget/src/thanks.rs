@@ -56,9 +56,18 @@ pub fn ThankYou(
         NextStep::ExpectEmail => "expect_email",
         NextStep::Browse => "browse",
     };
+    let confirm = site.double_opt_in.then(|| {
+        view! {
+            <p data-testid="confirm-note">{format!(
+                "One more step: we've emailed {email} a link to confirm your address. \
+                 Nothing more is sent until you click it."
+            )}</p>
+        }
+    });
     view! {
         <div data-testid="thank-you" data-next-step=step>
             <h2 tabindex="-1" node_ref=heading>{greeting}</h2>
+            {confirm}
             {body}
         </div>
     }
