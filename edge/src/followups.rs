@@ -185,6 +185,55 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
     })
 }
 
+/// `GET /v1/admin/sites/{site}/templates/{template}`: a template rendered with the site's own
+/// details for a sample lead, so a marketer sees exactly what visitors will get.
+pub async fn preview(
+    req: &worker::Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+    template: &str,
+) -> Result<worker::Response, AppError> {
+    crate::http::require_admin(req, env)?;
+    let template = Template::parse(template).ok_or(AppError::NotFound)?;
+    let site = repo.sender(site_id).await?.ok_or(AppError::UnknownSite)?;
+    let sample_link = |action: &str| format!("{}/v1/{action}/SAMPLE", public_url(env));
+    let rendered = if template == Template::SalesAlert {
+        render_sales_alert(&LeadSummary {
+            site_name: &site.name,
+            name: "Ada Lovelace",
+            email: "ada@example.com",
+            company: Some("Analytical Engines"),
+            phone: Some("+44 20 7946 0958"),
+            message: Some("Could you send pricing for 40 seats?"),
+            grade: "hot",
+            score: 90,
+            lead_id: "sample",
+        })
+    } else {
+        render(
+            template,
+            &MessageContext {
+                site_name: &site.name,
+                site_phone: site.phone.as_deref(),
+                booking_url: site.booking_url.as_deref(),
+                lead_name: "Ada Lovelace",
+                lead_message: Some("Could you send pricing for 40 seats?"),
+                unsubscribe_url: &sample_link("unsubscribe"),
+                postal_address: site.postal_address.as_deref(),
+                confirm_url: Some(&sample_link("confirm")),
+            },
+        )
+    };
+    crate::http::json(200, &rendered)
+}
+
+fn public_url(env: &Env) -> String {
+    EmailConfig::from_env(env)
+        .map(|c| c.public_url)
+        .unwrap_or_else(|_| "https://EDGE".into())
+}
+
 /// Why a send failed, and whether trying again may help.
 #[derive(Debug)]
 pub struct Failure {

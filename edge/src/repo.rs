@@ -95,6 +95,15 @@ struct RecipientRow {
     postal_address: Option<String>,
 }
 
+/// What emails say about the site that sends them.
+#[derive(Deserialize)]
+pub struct Sender {
+    pub name: String,
+    pub phone: Option<String>,
+    pub booking_url: Option<String>,
+    pub postal_address: Option<String>,
+}
+
 /// A follow-up step claimed for sending, with what its message needs.
 pub struct ClaimedFollowUp {
     pub id: String,
@@ -227,6 +236,15 @@ impl Repo {
             &opt_in,
             &to_sales,
         )?)
+    }
+
+    pub async fn sender(&self, site_id: &str) -> Result<Option<Sender>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT name, phone, booking_url, postal_address FROM sites WHERE id = ?1",
+            &site_id
+        )?;
+        Ok(stmt.first::<Sender>(None).await?)
     }
 
     pub async fn site_exists(&self, site_id: &str) -> Result<bool, AppError> {

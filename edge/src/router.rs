@@ -77,6 +77,14 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         (["v1", "confirm", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
         (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
 
+        (["v1", "admin", "sites", site, "templates", template], Method::Get) => match repo(env) {
+            Ok(repo) => followups::preview(&req, env, &repo, site, template).await,
+            Err(err) => Err(err),
+        },
+        (["v1", "admin", "sites", _, "templates", _], _) => {
+            Err(AppError::MethodNotAllowed { allow: "GET" })
+        }
+
         (["v1", "admin", "follow-ups", "run"], Method::Post) => run_follow_ups(req, env).await,
         (["v1", "admin", "follow-ups", "run"], _) => {
             Err(AppError::MethodNotAllowed { allow: "POST" })

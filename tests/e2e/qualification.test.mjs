@@ -90,6 +90,24 @@ describe("the adaptive flow on the demo page", () => {
   });
 });
 
+describe("double opt-in", () => {
+  test("visitors are told to confirm their address before anything else is sent", async () => {
+    const siteId = `optin-${Date.now().toString(36)}`;
+    await putSite(siteId, { ...demo, double_opt_in: true });
+    await page.route((url) => url.pathname === "/optin.html", (r) =>
+      r.fulfill({
+        contentType: "text/html",
+        body: `<!doctype html><meta charset="utf-8"><script type="module" src="/widget/v1/leadglue.js" data-site="${siteId}"></script>`,
+      }),
+    );
+    await page.goto(`${base}/optin.html`);
+    await form.ready(demo.consent_text);
+    const email = uniqueEmail("optin");
+    await form.complete({ name: "Gil", email }, { timeline: "1_year", role: "influencer", size: "11_50", followUp: "send_information" });
+    assert.match(await page.getByTestId("confirm-note").textContent(), new RegExp(`emailed ${email.replace(".", "\\.")} a link to confirm`));
+  });
+});
+
 describe("a marketer's own form", () => {
   test("conditional questions appear and disappear, and only what is shown is stored", async () => {
     const formId = `quote${Date.now().toString(36)}`;

@@ -341,3 +341,56 @@ fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
     assert_eq!(worker.mail_to(&email).len(), 2);
     assert!(worker.lead_column(&id, "confirmed_at").is_some());
 }
+
+#[test]
+fn a_marketer_previews_each_template_with_the_sites_own_details() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[], &json!({ "postal_address": "1 Main St, Springfield" }));
+    let bearer = format!("Bearer {}", worker.admin_token());
+    let auth = [("authorization", bearer.as_str())];
+    for template in ["welcome", "check_in", "resources", "last_note", "confirm"] {
+        let path = format!("/v1/admin/sites/{site}/templates/{template}");
+        let preview = worker.get(&path, &auth);
+        assert_eq!(preview.status, 200, "{template}: {}", preview.body);
+        let rendered = preview.json();
+        assert!(
+            rendered["subject"]
+                .as_str()
+                .unwrap()
+                .contains("Example Ltd"),
+            "{template}"
+        );
+        let html = rendered["html"].as_str().unwrap();
+        assert!(
+            html.contains("<a href=\"tel:+15550100199\">+1 555 010 0199</a>"),
+            "{template}"
+        );
+        assert!(
+            html.contains("Example Ltd, 1 Main St, Springfield"),
+            "{template}"
+        );
+        assert!(rendered["text"].as_str().unwrap().contains("Unsubscribe: "));
+    }
+    let alert = worker.get(
+        &format!("/v1/admin/sites/{site}/templates/sales_alert"),
+        &auth,
+    );
+    assert!(
+        alert.json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Grade: hot")
+    );
+    worker
+        .get(&format!("/v1/admin/sites/{site}/templates/nope"), &auth)
+        .problem(404);
+    worker
+        .get(&format!("/v1/admin/sites/{site}/templates/welcome"), &[])
+        .problem(401);
+    worker
+        .get(
+            &format!("/v1/admin/sites/{}/templates/welcome", unique("nosite")),
+            &auth,
+        )
+        .problem(404);
+}
