@@ -9,23 +9,35 @@ pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 /// The queue follow-up steps travel on (`[[queues.producers]] binding`).
 pub const FOLLOW_UPS: &str = "FOLLOW_UPS";
 
+/// The `send_email` binding, when email goes through Cloudflare (`[[send_email]] name`).
+pub const EMAIL: &str = "EMAIL";
+
 /// Everything sending email needs, read from the environment once per use and checked, so a
 /// missing or bad setting is reported by name instead of failing somewhere inside a send.
 ///
 /// | variable | kind | meaning |
 /// |---|---|---|
+/// | `EMAIL_PROVIDER` | var | `resend` (default), `postmark` or `cloudflare` (the `EMAIL` binding) |
 /// | `EMAIL_FROM` | var | sender, e.g. `Northwind <hello@northwind.example>` |
-/// | `PUBLIC_URL` | var | this Worker's public origin, for unsubscribe links |
-/// | `RESEND_BASE_URL` | var | provider API base (default `https://api.resend.com`) |
-/// | `RESEND_API_KEY` | secret | provider API key |
-/// | `UNSUBSCRIBE_SECRET` | secret | HMAC key of unsubscribe tokens (32+ random bytes) |
+/// | `PUBLIC_URL` | var | this Worker's public origin, for unsubscribe and confirm links |
+/// | `UNSUBSCRIBE_SECRET` | secret | HMAC key of those links (32+ characters) |
+/// | `RESEND_API_KEY` | secret | with `resend` |
+/// | `RESEND_BASE_URL` | var | with `resend` (default `https://api.resend.com`) |
+/// | `POSTMARK_SERVER_TOKEN` | secret | with `postmark` |
+/// | `POSTMARK_BASE_URL` | var | with `postmark` (default `https://api.postmarkapp.com`) |
 #[derive(Debug, Clone)]
 pub struct EmailConfig {
     pub from: String,
     pub public_url: String,
-    pub provider_base_url: String,
-    pub provider_api_key: String,
     pub unsubscribe_secret: String,
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone)]
+pub enum Provider {
+    Resend { base_url: String, api_key: String },
+    Postmark { base_url: String, token: String },
+    Cloudflare,
 }
 
 impl EmailConfig {
@@ -38,6 +50,12 @@ impl EmailConfig {
                 .filter(|v| !v.trim().is_empty())
         };
         let need = |name: &str| get(name).ok_or_else(|| format!("{name} is not set"));
+        let base = |name: &str, default: &str| {
+            get(name)
+                .unwrap_or_else(|| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned()
+        };
         let public_url = need("PUBLIC_URL")?;
         if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
             return Err(format!(
@@ -48,20 +66,48 @@ impl EmailConfig {
         if secret.len() < 32 {
             return Err("UNSUBSCRIBE_SECRET must be at least 32 characters".into());
         }
+        let provider = match get("EMAIL_PROVIDER").as_deref().unwrap_or("resend") {
+            "resend" => Provider::Resend {
+                base_url: base("RESEND_BASE_URL", "https://api.resend.com"),
+                api_key: need("RESEND_API_KEY")?,
+            },
+            "postmark" => Provider::Postmark {
+                base_url: base("POSTMARK_BASE_URL", "https://api.postmarkapp.com"),
+                token: need("POSTMARK_SERVER_TOKEN")?,
+            },
+            "cloudflare" => Provider::Cloudflare,
+            other => {
+                return Err(format!(
+                    "EMAIL_PROVIDER must be resend, postmark or cloudflare, not {other:?}"
+                ));
+            }
+        };
         Ok(Self {
             from: need("EMAIL_FROM")?,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            provider_base_url: get("RESEND_BASE_URL")
-                .unwrap_or_else(|| "https://api.resend.com".into())
-                .trim_end_matches('/')
-                .to_owned(),
-            provider_api_key: need("RESEND_API_KEY")?,
             unsubscribe_secret: secret,
+            provider,
         })
     }
 
     /// A signed link in an email: `/v1/unsubscribe/{token}` or `/v1/confirm/{token}`.
     pub fn link(&self, action: &str, token: &str) -> String {
         format!("{}/v1/{action}/{token}", self.public_url)
+    }
+
+    /// The bare address in `EMAIL_FROM` (`hello@x` from `Name <hello@x>`).
+    pub fn sender_address(&self) -> &str {
+        self.from
+            .rsplit_once('<')
+            .map(|(_, rest)| rest.trim_end_matches('>').trim())
+            .unwrap_or(self.from.trim())
+    }
+
+    /// The display name in `EMAIL_FROM`, if any.
+    pub fn sender_name(&self) -> Option<&str> {
+        self.from
+            .split_once('<')
+            .map(|(name, _)| name.trim().trim_matches('"'))
+            .filter(|name| !name.is_empty())
     }
 }

@@ -8,10 +8,11 @@ use leadglue_shared::followup::{
     sign,
 };
 use serde::{Deserialize, Serialize};
-use worker::{Env, Fetch, Headers, MessageBatch, MessageExt, Method, Request, RequestInit};
+use worker::{Env, MessageBatch, MessageExt};
 
 use crate::config::{self, EmailConfig};
 use crate::error::AppError;
+use crate::providers::{self, Failure, OutgoingEmail};
 use crate::repo::{ClaimedFollowUp, Repo};
 
 /// A queue message: which step, and the time to judge "due" by (the dispatcher's clock, so a
@@ -59,7 +60,7 @@ pub async fn consume(batch: MessageBatch<Dispatch>, env: &Env) -> Result<(), App
     }
     for message in batch.messages()? {
         let Dispatch { id, now_ms } = message.body();
-        match process(&repo, config.as_ref(), id, *now_ms).await {
+        match process(&repo, env, config.as_ref(), id, *now_ms).await {
             Ok(()) => message.ack(),
             Err(err) => {
                 worker::console_error!("follow-up {id}: {err}");
@@ -72,6 +73,7 @@ pub async fn consume(batch: MessageBatch<Dispatch>, env: &Env) -> Result<(), App
 
 async fn process(
     repo: &Repo,
+    env: &Env,
     config: Result<&EmailConfig, &String>,
     id: &str,
     now_ms: i64,
@@ -82,7 +84,7 @@ async fn process(
         return Ok(());
     };
     let outcome = match config {
-        Ok(config) => Resend::new(config).send(&email(config, &step)?).await,
+        Ok(config) => providers::send(config, env, &email(config, &step)?).await,
         Err(problem) => Err(Failure::retryable(format!("configuration: {problem}"))),
     };
     match outcome {
@@ -97,21 +99,6 @@ async fn process(
                 .await
         }
     }
-}
-
-/// An email as providers take it.
-#[derive(Debug, Serialize)]
-pub struct OutgoingEmail {
-    pub from: String,
-    pub to: Vec<String>,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// Sent as the provider's idempotency key: a step is delivered at most once even when the
-    /// provider saw an earlier attempt whose answer was lost.
-    #[serde(skip)]
-    pub idempotency_key: String,
 }
 
 fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, AppError> {
@@ -158,11 +145,7 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
     );
     // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
     // for clients that only do mail.
-    let mailbox = config
-        .from
-        .rsplit_once('<')
-        .map(|(_, rest)| rest.trim_end_matches('>'))
-        .unwrap_or(&config.from);
+    let mailbox = config.sender_address();
     let headers = [
         (
             "List-Unsubscribe".to_owned(),
@@ -232,90 +215,4 @@ fn public_url(env: &Env) -> String {
     EmailConfig::from_env(env)
         .map(|c| c.public_url)
         .unwrap_or_else(|_| "https://EDGE".into())
-}
-
-/// Why a send failed, and whether trying again may help.
-#[derive(Debug)]
-pub struct Failure {
-    pub reason: String,
-    pub retryable: bool,
-}
-
-impl Failure {
-    fn retryable(reason: String) -> Self {
-        Self {
-            reason,
-            retryable: true,
-        }
-    }
-}
-
-/// What every email provider offers. One implementation so far; others (Postmark, Cloudflare's
-/// `send_email`) plug in here.
-pub trait EmailProvider {
-    /// Sends one email; returns the provider's message id.
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure>;
-}
-
-/// Resend's HTTP API (`POST {base}/emails`), or anything that speaks it (the local mail sink
-/// `cargo xtask` runs).
-pub struct Resend<'a> {
-    config: &'a EmailConfig,
-}
-
-impl<'a> Resend<'a> {
-    pub fn new(config: &'a EmailConfig) -> Self {
-        Self { config }
-    }
-}
-
-#[derive(Deserialize)]
-struct Sent {
-    id: String,
-}
-
-impl EmailProvider for Resend<'_> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, Failure> {
-        let attempt = async {
-            let headers = Headers::new();
-            headers.set("content-type", "application/json")?;
-            headers.set(
-                "authorization",
-                &format!("Bearer {}", self.config.provider_api_key),
-            )?;
-            headers.set("idempotency-key", &email.idempotency_key)?;
-            let body = serde_json::to_string(email)
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(body.into()));
-            let url = format!("{}/emails", self.config.provider_base_url);
-            let mut response = Fetch::Request(Request::new_with_init(&url, &init)?)
-                .send()
-                .await?;
-            let status = response.status_code();
-            let text = response.text().await.unwrap_or_default();
-            Ok::<_, worker::Error>((status, text))
-        };
-        let (status, text) = attempt
-            .await
-            .map_err(|e| Failure::retryable(format!("provider unreachable: {e}")))?;
-        match status {
-            200..=299 => serde_json::from_str::<Sent>(&text)
-                .map(|sent| sent.id)
-                .map_err(|_| {
-                    Failure::retryable(format!("provider answered {status} without an id"))
-                }),
-            // Rate limits and server errors pass; other refusals will not change on retry.
-            429 | 500..=599 => Err(Failure::retryable(format!("provider answered {status}"))),
-            _ => Err(Failure {
-                reason: format!(
-                    "provider refused ({status}): {}",
-                    text.chars().take(300).collect::<String>()
-                ),
-                retryable: false,
-            }),
-        }
-    }
 }

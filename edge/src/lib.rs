@@ -7,6 +7,7 @@ mod forms;
 mod http;
 mod leads;
 mod links;
+mod providers;
 mod repo;
 mod router;
 mod sites;

@@ -66,6 +66,16 @@ impl Worker {
         }
     }
 
+    /// The same, but talking to another of the Workers `cargo xtask test` started (named by
+    /// the variable holding its address), e.g. the one sending through Postmark.
+    pub fn other(name: &str) -> Self {
+        let mut worker = Self::from_env();
+        worker.base = std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run these tests with `cargo xtask test`")
+        });
+        worker
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -316,4 +326,37 @@ pub fn eventually<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// The raw messages Cloudflare's `send_email` binding wrote (as .eml files, under the folder in
+/// `LEADGLUE_EML_DIR`) for `to`.
+pub fn eml_to(to: &str) -> Vec<Vec<u8>> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|x| x == "eml") {
+                found.push(path);
+            }
+        }
+    }
+    let root = PathBuf::from(std::env::var("LEADGLUE_EML_DIR").expect("LEADGLUE_EML_DIR"));
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    files
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|raw| {
+            mail_parser::MessageParser::default()
+                .parse(raw)
+                .and_then(|m| {
+                    m.to()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(|a| a == to)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }

@@ -24,7 +24,8 @@ pub fn run(args: &[String]) -> Result<()> {
         port,
         state: &state,
         isolated: false,
-        vars: local_vars(port, &sink),
+        vars: local_vars(port, &sink, "resend"),
+        tmpdir: None,
     })?;
     seed_demo_site(&worker.base_url, &secrets.admin_token)?;
     // wrangler dev does not fire cron triggers: do it every minute, as Cloudflare would.
@@ -57,7 +58,12 @@ pub struct LocalSecrets {
     pub admin_token: String,
 }
 
-const SECRET_NAMES: [&str; 3] = ["ADMIN_TOKEN", "RESEND_API_KEY", "UNSUBSCRIBE_SECRET"];
+const SECRET_NAMES: [&str; 4] = [
+    "ADMIN_TOKEN",
+    "RESEND_API_KEY",
+    "POSTMARK_SERVER_TOKEN",
+    "UNSUBSCRIBE_SECRET",
+];
 
 pub fn local_secrets() -> Result<LocalSecrets> {
     let path: PathBuf = root().join("edge/.dev.vars");
@@ -97,16 +103,19 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The plain (non-secret) variables the Worker needs locally: where to send email (the local
-/// mail sink) and its own public address, for unsubscribe links.
-pub fn local_vars(port: u16, sink: &MailSink) -> Vec<(String, String)> {
+/// The plain (non-secret) variables the Worker needs locally: which email provider (the local
+/// mail sink speaks both HTTP APIs; `cloudflare` writes .eml files), where it is, and the
+/// Worker's own public address, for unsubscribe links.
+pub fn local_vars(port: u16, sink: &MailSink, provider: &str) -> Vec<(String, String)> {
     vec![
+        ("EMAIL_PROVIDER".into(), provider.into()),
         (
             "EMAIL_FROM".into(),
             "Northwind Analytics <hello@northwind.example>".into(),
         ),
         ("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}")),
         ("RESEND_BASE_URL".into(), sink.base_url.clone()),
+        ("POSTMARK_BASE_URL".into(), sink.base_url.clone()),
     ]
 }
 

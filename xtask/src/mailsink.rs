@@ -1,6 +1,6 @@
-//! A local stand-in for the email provider: speaks the subset of Resend's HTTP API the Worker
-//! uses (`POST /emails`) and keeps every message as files a developer can open and tests can
-//! read. Like a real provider it honours `Idempotency-Key`. For tests of failure handling, a
+//! A local stand-in for the email provider: speaks the subset of Resend's (`POST /emails`) and
+//! Postmark's (`POST /email`) HTTP APIs the Worker uses, and keeps every message as files a
+//! developer can open and tests can read. Like a real provider it honours `Idempotency-Key`. For tests of failure handling, a
 //! recipient whose address contains `+failN` is refused with a 500 for the first N attempts.
 
 use std::collections::HashMap;
@@ -60,9 +60,11 @@ fn handle(
     failures: &mut HashMap<String, u32>,
     announce: bool,
 ) -> (u16, String) {
-    if request.method() != &tiny_http::Method::Post || request.url() != "/emails" {
-        return (404, r#"{"message":"not found"}"#.into());
-    }
+    let provider = match (request.method(), request.url()) {
+        (tiny_http::Method::Post, "/emails") => "resend",
+        (tiny_http::Method::Post, "/email") => "postmark",
+        _ => return (404, r#"{"message":"not found"}"#.into()),
+    };
     let header = |name: &'static str| {
         request
             .headers()
@@ -70,17 +72,41 @@ fn handle(
             .find(|h| h.field.equiv(name))
             .map(|h| h.value.as_str().to_owned())
     };
-    let key = header("idempotency-key").unwrap_or_default();
-    let authorization = header("authorization").unwrap_or_default();
+    let authorization = header("authorization")
+        .or_else(|| header("x-postmark-server-token"))
+        .unwrap_or_default();
+    let idempotency_key = header("idempotency-key");
     let mut text = String::new();
     if request.as_reader().read_to_string(&mut text).is_err() {
         return (400, r#"{"message":"unreadable body"}"#.into());
     }
-    let Ok(email) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Ok(mut email) = serde_json::from_str::<serde_json::Value>(&text) else {
         return (422, r#"{"message":"body is not JSON"}"#.into());
     };
+    if provider == "postmark" {
+        // Recorded in Resend's shape, so tests and developers read one format; the original
+        // field names are kept under "postmark".
+        let original = email.clone();
+        email = serde_json::json!({
+            "from": original["From"],
+            "to": [original["To"]],
+            "subject": original["Subject"],
+            "text": original["TextBody"],
+            "html": original["HtmlBody"],
+            "headers": original["Headers"].as_array().map(|list| list
+                .iter()
+                .map(|h| (h["Name"].as_str().unwrap_or_default().to_owned(), h["Value"].clone()))
+                .collect::<serde_json::Map<_, _>>()),
+            "postmark": original,
+        });
+    }
+    // Postmark takes no idempotency key: the request body stands in (a retry resends it as is).
+    let key = idempotency_key.unwrap_or_else(|| format!("{provider}:{text}"));
     if let Some(id) = seen.get(&key) {
-        return (200, serde_json::json!({ "id": id }).to_string());
+        return (
+            200,
+            serde_json::json!({ "id": id, "MessageID": id }).to_string(),
+        );
     }
     let to = email["to"][0].as_str().unwrap_or_default().to_owned();
     let planned_failures = to
@@ -102,6 +128,7 @@ fn handle(
     let id = format!("sink-{n:05}");
     let record = serde_json::json!({
         "id": id,
+        "provider": provider,
         "idempotency_key": key,
         "authorization": authorization,
         "attempts_refused": *failed,
@@ -123,5 +150,9 @@ fn handle(
         );
     }
     seen.insert(key, id.clone());
-    (200, serde_json::json!({ "id": id }).to_string())
+    let answer = match provider {
+        "postmark" => serde_json::json!({ "MessageID": id, "ErrorCode": 0, "Message": "OK" }),
+        _ => serde_json::json!({ "id": id }),
+    };
+    (200, answer.to_string())
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::wrangler::{self, Options, Wrangler};
@@ -51,18 +52,32 @@ pub fn run(args: &[String]) -> Result<()> {
     let state = run_dir.join("state");
     let sink = mailsink::start(&run_dir.join("mail"), false)?;
     wrangler::migrate(&state)?;
-    let port = wrangler::free_port()?;
-    let worker = Wrangler::start(&Options {
-        port,
-        state: &state,
-        isolated: true,
-        vars: dev::local_vars(port, &sink),
-    })?;
+    // The main Worker sends through Resend's API; two more, each with its own state, send
+    // through Postmark's API and through Cloudflare's send_email binding (.eml files).
+    let start = |provider: &str, state: &Path, tmpdir: Option<&Path>| {
+        let port = wrangler::free_port()?;
+        Wrangler::start(&Options {
+            port,
+            state,
+            isolated: true,
+            vars: dev::local_vars(port, &sink, provider),
+            tmpdir,
+        })
+    };
+    let worker = start("resend", &state, None)?;
+    wrangler::migrate(&run_dir.join("state-postmark"))?;
+    let postmark = start("postmark", &run_dir.join("state-postmark"), None)?;
+    wrangler::migrate(&run_dir.join("state-cloudflare"))?;
+    let eml = run_dir.join("tmp-cloudflare");
+    let cloudflare = start("cloudflare", &run_dir.join("state-cloudflare"), Some(&eml))?;
     let env = [
         ("LEADGLUE_BASE_URL", worker.base_url.clone()),
         ("LEADGLUE_ADMIN_TOKEN", secrets.admin_token),
         ("LEADGLUE_D1_STATE", state.display().to_string()),
         ("LEADGLUE_MAIL_DIR", sink.dir.display().to_string()),
+        ("LEADGLUE_POSTMARK_URL", postmark.base_url.clone()),
+        ("LEADGLUE_CLOUDFLARE_URL", cloudflare.base_url.clone()),
+        ("LEADGLUE_EML_DIR", eml.display().to_string()),
     ];
 
     let mut integration = cargo();
@@ -80,7 +95,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .envs(env.iter().cloned());
         crate::run(&mut e2e)?;
     }
-    drop(worker);
+    drop((worker, postmark, cloudflare));
     let _ = std::fs::remove_dir_all(&run_dir);
     eprintln!("xtask: all checks passed");
     Ok(())

@@ -41,6 +41,8 @@ pub struct Options<'a> {
     pub isolated: bool,
     /// Plain variables (`--var NAME:VALUE`); secrets come from `edge/.dev.vars`.
     pub vars: Vec<(String, String)>,
+    /// Where workerd keeps its temporary files (the .eml files of `send_email`, among them).
+    pub tmpdir: Option<&'a Path>,
 }
 
 impl Wrangler {
@@ -55,6 +57,10 @@ impl Wrangler {
             .arg("--test-scheduled");
         for (name, value) in &opts.vars {
             cmd.arg("--var").arg(format!("{name}:{value}"));
+        }
+        if let Some(dir) = opts.tmpdir {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            cmd.env("TMPDIR", dir);
         }
         if opts.isolated {
             use std::os::unix::process::CommandExt;
