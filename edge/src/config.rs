@@ -25,12 +25,15 @@ pub const EMAIL: &str = "EMAIL";
 /// | `RESEND_BASE_URL` | var | with `resend` (default `https://api.resend.com`) |
 /// | `POSTMARK_SERVER_TOKEN` | secret | with `postmark` |
 /// | `POSTMARK_BASE_URL` | var | with `postmark` (default `https://api.postmarkapp.com`) |
+/// | `WEBHOOK_SECRET` | secret | `whsec_` + base64 key signing webhook steps (Standard Webhooks) |
 #[derive(Debug, Clone)]
 pub struct EmailConfig {
     pub from: String,
     pub public_url: String,
     pub unsubscribe_secret: String,
     pub provider: Provider,
+    /// Needed only by sites with webhook steps; checked when one runs.
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +90,7 @@ impl EmailConfig {
             public_url: public_url.trim_end_matches('/').to_owned(),
             unsubscribe_secret: secret,
             provider,
+            webhook_secret: get("WEBHOOK_SECRET"),
         })
     }
 

@@ -3,9 +3,10 @@
 //! the email provider; failures go back to the outbox with a backoff, then to `dead` with the
 //! reason kept. A new lead's first step is put on the queue as soon as it is stored.
 
+use leadglue_shared::Grade;
 use leadglue_shared::followup::{
-    LeadSummary, MessageContext, Purpose, Template, render, render_sales_alert, retry_delay_ms,
-    sign,
+    Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, plan_sequence, render,
+    render_sales_alert, retry_delay_ms, sign,
 };
 use serde::{Deserialize, Serialize};
 use worker::{Env, MessageBatch, MessageExt};
@@ -83,7 +84,13 @@ async fn process(
     let Some(step) = repo.claim_follow_up(id, now_ms).await? else {
         return Ok(());
     };
+    if step.template == Template::StartSequence.as_str() {
+        return start_sequence(repo, env, &step, now_ms).await;
+    }
     let outcome = match config {
+        Ok(config) if step.channel == Channel::Webhook.as_str() => {
+            providers::webhook(config, &step, now_ms).await
+        }
         Ok(config) => providers::send(config, env, &email(config, &step)?).await,
         Err(problem) => Err(Failure::retryable(format!("configuration: {problem}"))),
     };
@@ -99,6 +106,32 @@ async fn process(
                 .await
         }
     }
+}
+
+/// Plans the site's sequence for the lead's grade (its own, or the default) from now, stores
+/// it, and queues the steps already due.
+async fn start_sequence(
+    repo: &Repo,
+    env: &Env,
+    step: &ClaimedFollowUp,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    let sequences: Sequences = match &step.sequences {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| AppError::Internal(format!("stored sequences: {e}")))?,
+        None => Sequences::default(),
+    };
+    let grade: Grade = serde_json::from_value(serde_json::Value::String(step.grade.clone()))
+        .map_err(|e| AppError::Internal(format!("stored grade: {e}")))?;
+    let steps = plan_sequence(&sequences.for_grade(grade), step.step, now_ms);
+    repo.start_sequence(&step.id, &step.lead_id, &steps, now_ms)
+        .await?;
+    let due: Vec<String> = steps
+        .iter()
+        .filter(|p| p.due_ms <= now_ms)
+        .map(|p| format!("{}/{}", step.lead_id, p.step))
+        .collect();
+    enqueue(env, &due, now_ms).await
 }
 
 fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, AppError> {

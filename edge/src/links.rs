@@ -44,7 +44,7 @@ pub async fn confirm(env: &Env, repo: &Repo, token: &str) -> Result<Response, Ap
     let lead = lead_id(env, Purpose::Confirm, token)?;
     let now_ms = now_ms();
     let steps = repo
-        .confirm(&lead, |grade| plan_on_confirm(grade, now_ms), now_ms)
+        .confirm(&lead, &plan_on_confirm(now_ms), now_ms)
         .await?;
     followups::enqueue(env, &steps, now_ms).await?;
     page(

@@ -10,7 +10,10 @@ use mail_builder::headers::raw::Raw;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
+use leadglue_shared::followup::webhook_signature;
+
 use crate::config::{self, EmailConfig, Provider};
+use crate::repo::ClaimedFollowUp;
 
 /// An email as providers take it.
 #[derive(Debug, Serialize)]
@@ -106,6 +109,56 @@ pub async fn send(
     }
 }
 
+/// A webhook step: POSTs the lead's essentials to the site's `webhook_url`, signed per Standard
+/// Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with `WEBHOOK_SECRET`, so
+/// direct-mail, voice or fax-broadcast services and CRMs can act on a sequence step.
+pub async fn webhook(
+    config: &EmailConfig,
+    step: &ClaimedFollowUp,
+    now_ms: i64,
+) -> Result<String, Failure> {
+    let url = step.webhook_url.as_deref().ok_or_else(|| Failure {
+        reason: "the site has no webhook_url".into(),
+        retryable: false,
+    })?;
+    let secret = config
+        .webhook_secret
+        .as_deref()
+        .ok_or_else(|| Failure::retryable("WEBHOOK_SECRET is not set".into()))?;
+    let timestamp = now_ms / 1000;
+    let body = serde_json::json!({
+        "type": "follow_up.step",
+        "timestamp": timestamp,
+        "data": {
+            "step": step.template,
+            "lead": {
+                "id": step.lead_id,
+                "name": step.name,
+                "email": step.email,
+                "company": step.company,
+                "phone": step.phone,
+                "grade": step.grade,
+                "score": step.score,
+            },
+            "site": step.site_name,
+        },
+    })
+    .to_string();
+    let signature = webhook_signature(secret, &step.id, timestamp, &body)
+        .ok_or_else(|| Failure::retryable("WEBHOOK_SECRET must be whsec_ and base64".into()))?;
+    post_raw(
+        url,
+        &[
+            ("webhook-id", &step.id),
+            ("webhook-timestamp", &timestamp.to_string()),
+            ("webhook-signature", &signature),
+        ],
+        body,
+    )
+    .await?;
+    Ok(step.id.clone())
+}
+
 /// Postmark's field names and header list.
 fn postmark_body(email: &OutgoingEmail) -> serde_json::Value {
     serde_json::json!({
@@ -161,14 +214,19 @@ async fn post_json<T: Serialize>(
     extra: &[(&str, &str)],
     body: &T,
 ) -> Result<String, Failure> {
+    let body = serde_json::to_string(body)
+        .map_err(|e| Failure::retryable(format!("serialising the request: {e}")))?;
+    post_raw(url, extra, body).await
+}
+
+/// POSTs a JSON text as is (a signature covers these exact bytes).
+async fn post_raw(url: &str, extra: &[(&str, &str)], body: String) -> Result<String, Failure> {
     let attempt = async {
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;
         for (name, value) in extra {
             headers.set(name, value)?;
         }
-        let body =
-            serde_json::to_string(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)

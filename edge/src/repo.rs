@@ -3,7 +3,6 @@
 
 use leadglue_shared::attribution::{Attribution, Channel};
 use leadglue_shared::followup::{Audience, OptIn, Planned};
-use leadglue_shared::score::Grade;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -75,7 +74,9 @@ pub struct NewLead<'a> {
 struct ClaimRow {
     id: String,
     lead_id: String,
+    step: u32,
     template: String,
+    channel: String,
     attempts: u32,
     recipient: Option<String>,
 }
@@ -93,6 +94,8 @@ struct RecipientRow {
     site_phone: Option<String>,
     booking_url: Option<String>,
     postal_address: Option<String>,
+    sequences: Option<String>,
+    webhook_url: Option<String>,
 }
 
 /// What emails say about the site that sends them.
@@ -108,7 +111,9 @@ pub struct Sender {
 pub struct ClaimedFollowUp {
     pub id: String,
     pub lead_id: String,
+    pub step: u32,
     pub template: String,
+    pub channel: String,
     pub attempts: u32,
     /// Another address than the lead's (the sales inbox), if any.
     pub recipient: Option<String>,
@@ -123,6 +128,9 @@ pub struct ClaimedFollowUp {
     pub site_phone: Option<String>,
     pub booking_url: Option<String>,
     pub postal_address: Option<String>,
+    /// The site's own sequences (JSON), if it has any.
+    pub sequences: Option<String>,
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -220,8 +228,9 @@ impl Repo {
         let to_sales = u8::from(planned.audience == Audience::Sales);
         Ok(query!(
             &self.db,
-            "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at, recipient)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?8 = 1 THEN s.sales_email END
+            "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at, recipient,
+                                     channel)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?8 = 1 THEN s.sales_email END, ?9
              FROM leads l JOIN sites s ON s.id = l.site_id
              WHERE l.id = ?2
                AND (?7 IS NULL OR s.double_opt_in = ?7)
@@ -235,6 +244,7 @@ impl Repo {
             &now_ms,
             &opt_in,
             &to_sales,
+            &planned.channel.as_str(),
         )?)
     }
 
@@ -295,13 +305,14 @@ impl Repo {
 
     /// Creates or replaces a site and its allowed origins, atomically (one D1 batch).
     pub async fn put_site(&self, site_id: &str, site: &SiteDefinition) -> Result<(), AppError> {
+        let sequences = site.sequences.as_ref().map(ToJson::to_json).transpose()?;
         let mut batch = vec![
             query!(
                 &self.db,
                 "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
                                     first_touch_attribution, postal_address, sales_email,
-                                    double_opt_in)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                    double_opt_in, sequences, webhook_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
@@ -312,6 +323,8 @@ impl Repo {
                     postal_address = excluded.postal_address,
                     sales_email = excluded.sales_email,
                     double_opt_in = excluded.double_opt_in,
+                    sequences = excluded.sequences,
+                    webhook_url = excluded.webhook_url,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
@@ -322,7 +335,9 @@ impl Repo {
                 &u8::from(site.first_touch_attribution),
                 &site.postal_address,
                 &site.sales_email,
-                &u8::from(site.double_opt_in)
+                &u8::from(site.double_opt_in),
+                &sequences,
+                &site.webhook_url
             )?,
             query!(
                 &self.db,
@@ -440,7 +455,7 @@ impl Repo {
             &self.db,
             "UPDATE follow_ups SET state = 'sending', attempts = attempts + 1, updated_at = ?2
              WHERE id = ?1 AND state IN ('scheduled', 'queued') AND due_at <= ?2
-             RETURNING id, lead_id, template, attempts, recipient",
+             RETURNING id, lead_id, step, template, channel, attempts, recipient",
             &id,
             &now_ms
         )?;
@@ -450,7 +465,8 @@ impl Repo {
         let read = query!(
             &self.db,
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
-                    s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address
+                    s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
+                    s.sequences, s.webhook_url
              FROM leads l JOIN sites s ON s.id = l.site_id WHERE l.id = ?1",
             &step.lead_id
         )?;
@@ -461,7 +477,9 @@ impl Repo {
         Ok(Some(ClaimedFollowUp {
             id: step.id,
             lead_id: step.lead_id,
+            step: step.step,
             template: step.template,
+            channel: step.channel,
             attempts: step.attempts,
             recipient: step.recipient,
             email: recipient.email,
@@ -475,7 +493,31 @@ impl Repo {
             site_phone: recipient.site_phone,
             booking_url: recipient.booking_url,
             postal_address: recipient.postal_address,
+            sequences: recipient.sequences,
+            webhook_url: recipient.webhook_url,
         }))
+    }
+
+    /// Stores the steps of a sequence and marks its start step done, atomically (the steps'
+    /// ids are fixed, so a start step processed twice stores nothing twice).
+    pub async fn start_sequence(
+        &self,
+        start_id: &str,
+        lead_id: &str,
+        steps: &[Planned],
+        now_ms: i64,
+    ) -> Result<(), AppError> {
+        let mut batch = vec![query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'sent', updated_at = ?2 WHERE id = ?1",
+            &start_id,
+            &now_ms
+        )?];
+        for planned in steps {
+            batch.push(self.follow_up_insert(lead_id, planned, now_ms)?);
+        }
+        self.db.batch(batch).await?;
+        Ok(())
     }
 
     pub async fn follow_up_sent(
@@ -528,23 +570,18 @@ impl Repo {
     pub async fn confirm(
         &self,
         lead_id: &str,
-        plan: impl Fn(Grade) -> Vec<Planned>,
+        steps: &[Planned],
         now_ms: i64,
     ) -> Result<Vec<String>, AppError> {
-        #[derive(Deserialize)]
-        struct GradeRow {
-            grade: Grade,
-        }
         let read = query!(
             &self.db,
-            "SELECT grade FROM leads
+            "SELECT id FROM leads
              WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
             &lead_id
         )?;
-        let Some(row) = read.first::<GradeRow>(None).await? else {
+        if read.first::<IdRow>(None).await?.is_none() {
             return Ok(Vec::new());
-        };
-        let steps = plan(row.grade);
+        }
         // Two confirmations racing both get here; step ids are fixed per lead, so the second
         // batch's inserts find the steps there and do nothing.
         let mut batch = vec![query!(
@@ -553,7 +590,7 @@ impl Repo {
              WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
             &lead_id
         )?];
-        for planned in &steps {
+        for planned in steps {
             batch.push(self.follow_up_insert(lead_id, planned, now_ms)?);
         }
         self.db.batch(batch).await?;

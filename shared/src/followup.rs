@@ -29,6 +29,9 @@ pub enum Template {
     Confirm,
     /// To the site's sales inbox: a hot lead just arrived.
     SalesAlert,
+    /// Internal, never sent: when processed, stores the site's sequence for the lead's grade
+    /// (the request that captures a lead does not read the site, to stay at one round trip).
+    StartSequence,
 }
 
 impl Template {
@@ -40,6 +43,7 @@ impl Template {
             Template::LastNote => "last_note",
             Template::Confirm => "confirm",
             Template::SalesAlert => "sales_alert",
+            Template::StartSequence => "start_sequence",
         }
     }
 
@@ -51,16 +55,117 @@ impl Template {
             "last_note" => Some(Template::LastNote),
             "confirm" => Some(Template::Confirm),
             "sales_alert" => Some(Template::SalesAlert),
+            "start_sequence" => Some(Template::StartSequence),
             _ => None,
         }
     }
 }
 
-/// One step of a sequence: a template, so many days after capture.
+/// One step of a sequence: a template, so many days after the sequence starts, by email or
+/// as a signed webhook (for direct mail, voice and fax broadcast providers, or a CRM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Step {
     pub delay_days: u32,
     pub template: Template,
+    #[serde(default, skip_serializing_if = "Channel::is_email")]
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    fn is_email(&self) -> bool {
+        *self == Channel::Email
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+/// A site's own sequences by grade (`PUT /v1/admin/sites/{site}`, field `sequences`); a grade
+/// left out follows [`default_sequence`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequences {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot: Option<Vec<Step>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Vec<Step>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<Vec<Step>>,
+}
+
+/// Most steps a sequence may have, and the longest delay, in days.
+pub const MAX_STEPS: usize = 10;
+pub const MAX_DELAY_DAYS: u32 = 365;
+
+impl Sequences {
+    pub fn for_grade(&self, grade: Grade) -> Vec<Step> {
+        let own = match grade {
+            Grade::Hot => &self.hot,
+            Grade::Warm => &self.warm,
+            Grade::Cold => &self.cold,
+        };
+        own.clone().unwrap_or_else(|| default_sequence(grade))
+    }
+
+    /// At most [`MAX_STEPS`] steps of at most [`MAX_DELAY_DAYS`] each, only templates meant for
+    /// leads, and webhook steps only where the site has a webhook URL.
+    pub fn validate(&self, has_webhook_url: bool) -> Vec<crate::FieldError> {
+        let mut errors = Vec::new();
+        for (grade, steps) in [
+            ("hot", &self.hot),
+            ("warm", &self.warm),
+            ("cold", &self.cold),
+        ] {
+            let Some(steps) = steps else { continue };
+            if steps.len() > MAX_STEPS {
+                errors.push(crate::FieldError::new(
+                    format!("sequences.{grade}"),
+                    format!("At most {MAX_STEPS} steps."),
+                ));
+            }
+            for (i, step) in steps.iter().enumerate() {
+                let at = format!("sequences.{grade}[{i}]");
+                if step.delay_days > MAX_DELAY_DAYS {
+                    errors.push(crate::FieldError::new(
+                        format!("{at}.delay_days"),
+                        format!("At most {MAX_DELAY_DAYS} days."),
+                    ));
+                }
+                if !matches!(
+                    step.template,
+                    Template::Welcome
+                        | Template::CheckIn
+                        | Template::Resources
+                        | Template::LastNote
+                ) {
+                    errors.push(crate::FieldError::new(
+                        format!("{at}.template"),
+                        "Must be welcome, check_in, resources or last_note.",
+                    ));
+                }
+                if step.channel == Channel::Webhook && !has_webhook_url {
+                    errors.push(crate::FieldError::new(
+                        format!("{at}.channel"),
+                        "A webhook step needs the site's webhook_url.",
+                    ));
+                }
+            }
+        }
+        errors
+    }
 }
 
 /// The default sequences: hot leads get the immediate reply (sales calls them); warm ones
@@ -69,6 +174,7 @@ pub fn default_sequence(grade: Grade) -> Vec<Step> {
     let step = |delay_days, template| Step {
         delay_days,
         template,
+        channel: Channel::Email,
     };
     match grade {
         Grade::Hot => vec![step(0, Template::Welcome)],
@@ -108,52 +214,74 @@ pub enum OptIn {
 pub struct Planned {
     pub step: u32,
     pub template: Template,
+    pub channel: Channel,
     pub due_ms: i64,
     pub audience: Audience,
     pub opt_in: OptIn,
 }
 
-/// Steps of the sequence that starts once a double opt-in is confirmed are numbered from here.
-pub const CONFIRMED_STEPS_FROM: u32 = 10;
+/// Step numbers: the capture's first step is 0, the sequence it starts follows it (1, 2, …);
+/// the sequence that starts once a double opt-in is confirmed begins at this step (its start
+/// step), and the sales alert has a number of its own.
+pub const CONFIRMED_STEPS_FROM: u32 = 20;
+pub const SALES_ALERT_STEP: u32 = 99;
 
-/// The steps to store with a new lead: a confirmation request (double opt-in sites) or the
-/// grade's sequence (others), and for hot leads an alert to sales.
+/// The steps to store with a new lead: a confirmation request (double opt-in sites) or the start
+/// of the site's sequence (others), and for hot leads an alert to sales. The sequence itself is
+/// planned when its start step is processed, from the site's settings then.
 pub fn plan_on_capture(grade: Grade, captured_ms: i64) -> Vec<Planned> {
-    let mut steps = vec![Planned {
-        step: 0,
-        template: Template::Confirm,
+    let now = |step, template, audience, opt_in| Planned {
+        step,
+        template,
+        channel: Channel::Email,
         due_ms: captured_ms,
-        audience: Audience::Lead,
-        opt_in: OptIn::Required,
-    }];
-    steps.extend(sequence(grade, 0, captured_ms, OptIn::NotRequired));
+        audience,
+        opt_in,
+    };
+    let mut steps = vec![
+        now(0, Template::Confirm, Audience::Lead, OptIn::Required),
+        now(
+            0,
+            Template::StartSequence,
+            Audience::Lead,
+            OptIn::NotRequired,
+        ),
+    ];
     if grade == Grade::Hot {
-        steps.push(Planned {
-            step: CONFIRMED_STEPS_FROM - 1,
-            template: Template::SalesAlert,
-            due_ms: captured_ms,
-            audience: Audience::Sales,
-            opt_in: OptIn::Any,
-        });
+        steps.push(now(
+            SALES_ALERT_STEP,
+            Template::SalesAlert,
+            Audience::Sales,
+            OptIn::Any,
+        ));
     }
     steps
 }
 
-/// The steps to store when a double opt-in is confirmed: the grade's sequence from then.
-pub fn plan_on_confirm(grade: Grade, confirmed_ms: i64) -> Vec<Planned> {
-    sequence(grade, CONFIRMED_STEPS_FROM, confirmed_ms, OptIn::Any)
+/// The step to store when a double opt-in is confirmed: the start of the site's sequence.
+pub fn plan_on_confirm(confirmed_ms: i64) -> Vec<Planned> {
+    vec![Planned {
+        step: CONFIRMED_STEPS_FROM,
+        template: Template::StartSequence,
+        channel: Channel::Email,
+        due_ms: confirmed_ms,
+        audience: Audience::Lead,
+        opt_in: OptIn::Any,
+    }]
 }
 
-fn sequence(grade: Grade, first: u32, start_ms: i64, opt_in: OptIn) -> Vec<Planned> {
-    default_sequence(grade)
-        .into_iter()
-        .zip(first..)
+/// The steps of `sequence`, numbered after the start step `start` and timed from `start_ms`.
+pub fn plan_sequence(sequence: &[Step], start: u32, start_ms: i64) -> Vec<Planned> {
+    sequence
+        .iter()
+        .zip(start + 1..)
         .map(|(s, step)| Planned {
             step,
             template: s.template,
+            channel: s.channel,
             due_ms: start_ms + i64::from(s.delay_days) * DAY_MS,
             audience: Audience::Lead,
-            opt_in,
+            opt_in: OptIn::Any,
         })
         .collect()
 }
@@ -267,8 +395,9 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
                     .to_owned(),
             ],
         ),
-        // Sales alerts have their own renderer (render_sales_alert); they never come here.
-        Template::SalesAlert => (String::new(), Vec::new()),
+        // Sales alerts have their own renderer (render_sales_alert) and a sequence's start is
+        // never sent; neither comes here.
+        Template::SalesAlert | Template::StartSequence => (String::new(), Vec::new()),
     };
     let mut closing = Vec::new();
     if let Some(phone) = cx.site_phone {
@@ -381,6 +510,21 @@ fn one_line(value: &str) -> String {
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// A webhook signature by the Standard Webhooks scheme (<https://www.standardwebhooks.com>):
+/// `v1,` and the base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, keyed with the bytes of the
+/// secret (the base64 after `whsec_`). `None` when the secret is not of that form.
+pub fn webhook_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String> {
+    use base64::engine::general_purpose::STANDARD;
+    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
+    let mut mac = HmacSha256::new_from_slice(&key).ok()?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body.as_bytes());
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
 /// What a signed link does; each purpose signs differently, so one link cannot stand in for
 /// another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,17 +597,14 @@ mod tests {
     #[case(Grade::Warm, &[0, 3, 10])]
     #[case(Grade::Cold, &[0, 14, 45])]
     fn default_sequences_by_grade(#[case] grade: Grade, #[case] days: &[i64]) {
-        let without_opt_in: Vec<i64> = plan_on_capture(grade, 1_000)
-            .into_iter()
-            .filter(|p| p.opt_in == OptIn::NotRequired)
+        let planned = plan_sequence(&Sequences::default().for_grade(grade), 0, 1_000);
+        let due: Vec<i64> = planned
+            .iter()
             .map(|p| (p.due_ms - 1_000) / DAY_MS)
             .collect();
-        assert_eq!(without_opt_in, days);
-        let after_confirming: Vec<i64> = plan_on_confirm(grade, 5_000)
-            .into_iter()
-            .map(|p| (p.due_ms - 5_000) / DAY_MS)
-            .collect();
-        assert_eq!(after_confirming, days);
+        assert_eq!(due, days);
+        let steps: Vec<u32> = planned.iter().map(|p| p.step).collect();
+        assert_eq!(steps, (1..=days.len() as u32).collect::<Vec<_>>());
         assert_eq!(default_sequence(grade)[0].template, Template::Welcome);
     }
 
@@ -478,8 +619,18 @@ mod tests {
             summary,
             [
                 (0, Template::Confirm, Audience::Lead, OptIn::Required),
-                (0, Template::Welcome, Audience::Lead, OptIn::NotRequired),
-                (9, Template::SalesAlert, Audience::Sales, OptIn::Any),
+                (
+                    0,
+                    Template::StartSequence,
+                    Audience::Lead,
+                    OptIn::NotRequired
+                ),
+                (
+                    SALES_ALERT_STEP,
+                    Template::SalesAlert,
+                    Audience::Sales,
+                    OptIn::Any
+                ),
             ]
         );
         assert!(
@@ -487,10 +638,54 @@ mod tests {
                 .iter()
                 .all(|p| p.audience == Audience::Lead)
         );
+        assert_eq!(plan_on_confirm(0)[0].step, CONFIRMED_STEPS_FROM);
+    }
+
+    #[test]
+    fn a_sites_own_sequence_replaces_the_default_for_its_grade() {
+        let own: Sequences = serde_json::from_str(
+            r#"{"warm": [{"delay_days": 1, "template": "check_in", "channel": "webhook"}]}"#,
+        )
+        .unwrap();
+        let warm = own.for_grade(Grade::Warm);
+        assert_eq!(warm.len(), 1);
+        assert_eq!(warm[0].channel, Channel::Webhook);
+        assert_eq!(own.for_grade(Grade::Cold), default_sequence(Grade::Cold));
+        assert_eq!(
+            plan_sequence(&warm, CONFIRMED_STEPS_FROM, 0)[0].step,
+            CONFIRMED_STEPS_FROM + 1
+        );
+    }
+
+    #[test]
+    fn sequences_are_checked() {
+        let step = |delay_days, template, channel| Step {
+            delay_days,
+            template,
+            channel,
+        };
+        let bad = Sequences {
+            hot: Some(vec![step(400, Template::Welcome, Channel::Email)]),
+            warm: Some(vec![step(0, Template::SalesAlert, Channel::Email)]),
+            cold: Some(vec![
+                step(1, Template::Resources, Channel::Webhook);
+                MAX_STEPS + 1
+            ]),
+        };
+        let fields: Vec<_> = bad.validate(false).into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields[..3],
+            [
+                "sequences.hot[0].delay_days",
+                "sequences.warm[0].template",
+                "sequences.cold"
+            ]
+        );
+        assert_eq!(fields[3], "sequences.cold[0].channel");
         assert!(
-            plan_on_confirm(Grade::Cold, 0)
+            bad.validate(true)
                 .iter()
-                .all(|p| p.step >= CONFIRMED_STEPS_FROM)
+                .all(|e| !e.field.ends_with(".channel"))
         );
     }
 
@@ -587,6 +782,22 @@ mod tests {
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("lead-2"));
         assert_eq!(check(b"secret", Purpose::Unsubscribe, &forged), None);
         assert_eq!(check(b"secret", Purpose::Unsubscribe, "garbage"), None);
+    }
+
+    /// The example from the Standard Webhooks specification's reference test suite.
+    #[test]
+    fn webhook_signatures_match_the_standard() {
+        let signature = webhook_signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(
+            signature.as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+        assert_eq!(webhook_signature("not-a-secret", "id", 0, ""), None);
     }
 
     proptest! {

@@ -37,6 +37,12 @@ pub struct SiteDefinition {
     /// Send a confirmation email first, and start the sequence only once the person confirms.
     #[serde(default)]
     pub double_opt_in: bool,
+    /// The site's own follow-up sequences by grade; grades left out use the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequences: Option<crate::followup::Sequences>,
+    /// Where webhook steps are POSTed (signed per Standard Webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
 }
 
 fn yes() -> bool {
@@ -129,6 +135,22 @@ impl SiteDefinition {
                 }
             },
         };
+        let webhook_url = self
+            .webhook_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if let Some(u) = webhook_url
+            && !is_web_url(u)
+        {
+            errors.push(FieldError::new(
+                "webhook_url",
+                "Must be an http(s) address of at most 2048 characters.",
+            ));
+        }
+        if let Some(sequences) = &self.sequences {
+            errors.extend(sequences.validate(webhook_url.is_some()));
+        }
         let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
         for (i, origin) in self.allowed_origins.iter().enumerate() {
             match normalise_origin(origin) {
@@ -155,6 +177,8 @@ impl SiteDefinition {
             postal_address: postal_address.map(str::to_owned),
             sales_email,
             double_opt_in: self.double_opt_in,
+            sequences: self.sequences.clone(),
+            webhook_url: webhook_url.map(str::to_owned),
         })
     }
 
@@ -278,6 +302,8 @@ mod tests {
             postal_address: Some("1 Main St, Springfield".into()),
             sales_email: Some("sales@acme.example".into()),
             double_opt_in: false,
+            sequences: None,
+            webhook_url: None,
         }
     }
 

@@ -197,6 +197,27 @@ impl Worker {
             .collect()
     }
 
+    /// Webhook steps the stand-in received about the lead with this address (each as recorded:
+    /// `{"headers": {webhook-id, webhook-timestamp, webhook-signature}, "body": "<json>"}`).
+    pub fn webhooks_for(&self, email: &str) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.mail)
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter(|r| r["provider"] == "webhook")
+            .filter(|r| {
+                r["body"]
+                    .as_str()
+                    .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                    .is_some_and(|b| b["data"]["lead"]["email"] == email)
+            })
+            .collect()
+    }
+
     /// Queues the follow-up steps of `site`'s leads due as of `now_ms` (the admin "run now"
     /// call; scoped to the test's own site so parallel tests do not run each other's steps).
     pub fn run_follow_ups(&self, site: &str, now_ms: i64) -> Value {

@@ -64,7 +64,11 @@ fn the_immediate_email_arrives_within_seconds_with_unsubscribe_headers() {
         message["headers"]["List-Unsubscribe-Post"],
         "List-Unsubscribe=One-Click"
     );
-    assert_eq!(received["idempotency_key"], format!("{id}/0"));
+    assert_eq!(
+        received["idempotency_key"],
+        format!("{id}/1"),
+        "the welcome is step 1"
+    );
     assert!(
         received["authorization"]
             .as_str()
@@ -72,15 +76,16 @@ fn the_immediate_email_arrives_within_seconds_with_unsubscribe_headers() {
             .starts_with("Bearer ")
     );
 
-    // Warm: the welcome is sent, days 3 and 10 wait in the outbox.
-    let steps = eventually("the first step marked sent", 10, || {
+    // Warm: the sequence started, the welcome is sent, days 3 and 10 wait in the outbox.
+    let steps = eventually("the welcome marked sent", 10, || {
         let steps = worker.follow_ups(&id);
-        (steps[0].2 == "sent").then_some(steps)
+        steps.get(1).is_some_and(|s| s.2 == "sent").then_some(steps)
     });
     let states: Vec<_> = steps.iter().map(|s| (s.1.as_str(), s.2.as_str())).collect();
     assert_eq!(
         states,
         [
+            ("start_sequence", "sent"),
             ("welcome", "sent"),
             ("check_in", "scheduled"),
             ("resources", "scheduled")
@@ -114,7 +119,7 @@ fn a_whole_sequence_runs_without_waiting_days_and_nothing_is_sent_twice() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(worker.mail_to(&email).len(), 3);
     let states: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.2).collect();
-    assert_eq!(states, ["sent", "sent", "sent"]);
+    assert_eq!(states, ["sent", "sent", "sent", "sent"]);
 }
 
 #[test]
@@ -125,16 +130,16 @@ fn a_failing_provider_is_retried_and_the_email_delivered_exactly_once() {
     let (id, email) = capture(&worker, &site, "retry+fail2", warm());
     let first = eventually("the first attempt to fail", 20, || {
         let steps = worker.follow_ups(&id);
-        (steps[0].3 == 1 && steps[0].2 == "scheduled").then_some(steps)
+        (steps.len() > 1 && steps[1].3 == 1 && steps[1].2 == "scheduled").then_some(steps)
     });
-    assert_eq!(first[0].2, "scheduled", "back in the outbox with a backoff");
+    assert_eq!(first[1].2, "scheduled", "back in the outbox with a backoff");
     assert!(worker.mail_to(&email).is_empty());
     let start = now_ms();
     // Not yet due again at +30 s; due at +2 min (backoff 1 min), then at +5 min (2 min more).
     worker.run_follow_ups(&site, start + 30_000);
     worker.run_follow_ups(&site, start + 120_000);
     eventually("the second attempt's failure to be recorded", 20, || {
-        let step = &worker.follow_ups(&id)[0];
+        let step = &worker.follow_ups(&id)[1];
         (step.3 == 2 && step.2 == "scheduled").then_some(())
     });
     worker.run_follow_ups(&site, start + 300_000);
@@ -143,7 +148,7 @@ fn a_failing_provider_is_retried_and_the_email_delivered_exactly_once() {
     assert_eq!(delivered[0]["attempts_refused"], 2);
     let step = eventually("the step marked sent", 10, || {
         let steps = worker.follow_ups(&id);
-        (steps[0].2 == "sent").then_some(steps[0].clone())
+        (steps[1].2 == "sent").then_some(steps[1].clone())
     });
     assert_eq!(step.3, 3, "three attempts in all");
     worker.run_follow_ups(&site, start + 600_000);
@@ -168,7 +173,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form method=\"post\""));
     assert!(page.header("content-security-policy").is_some());
-    assert_eq!(worker.follow_ups(&id)[1].2, "scheduled");
+    assert_eq!(worker.follow_ups(&id)[2].2, "scheduled");
 
     // RFC 8058 one-click: a POST with this body, no cookie, no login.
     let click = worker.send(
@@ -180,7 +185,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     assert_eq!(click.status, 200, "{}", click.body);
     assert!(click.body.contains("You are unsubscribed"));
     let states: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.2).collect();
-    assert_eq!(states, ["sent", "cancelled", "cancelled"]);
+    assert_eq!(states, ["sent", "sent", "cancelled", "cancelled"]);
     assert!(worker.lead_column(&id, "unsubscribed_at").is_some());
     worker.run_follow_ups(&site, now_ms() + 30 * DAY);
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -213,8 +218,12 @@ fn a_retried_submission_schedules_its_follow_up_once() {
     let again = worker.post_lead(&body, None).json();
     assert_eq!(first["id"], again["id"]);
     let id = first["id"].as_str().unwrap();
-    assert_eq!(worker.follow_ups(id).len(), 3);
     mails(&worker, &email, 1);
+    assert_eq!(
+        worker.follow_ups(id).len(),
+        4,
+        "the start and the three warm steps"
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(worker.mail_to(&email).len(), 1);
 }
@@ -266,7 +275,7 @@ fn sales_hear_about_hot_leads_at_once() {
     // The lead gets the welcome; a warm lead of the same site alerts nobody.
     mails(&worker, &email, 1);
     let templates: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.1).collect();
-    assert_eq!(templates, ["welcome", "sales_alert"]);
+    assert_eq!(templates, ["start_sequence", "welcome", "sales_alert"]);
     let (warm_id, _) = capture(&worker, &site, "warm", warm());
     assert!(
         worker
@@ -330,9 +339,10 @@ fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
         steps,
         [
             (0, "confirm".to_owned()),
-            (10, "welcome".to_owned()),
-            (11, "check_in".to_owned()),
-            (12, "resources".to_owned())
+            (20, "start_sequence".to_owned()),
+            (21, "welcome".to_owned()),
+            (22, "check_in".to_owned()),
+            (23, "resources".to_owned())
         ]
     );
     // Confirming again starts nothing again.
@@ -393,4 +403,60 @@ fn a_marketer_previews_each_template_with_the_sites_own_details() {
             &auth,
         )
         .problem(404);
+}
+
+#[test]
+fn a_sites_own_sequence_runs_its_steps_including_a_signed_webhook() {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(
+        &[],
+        &json!({
+            "webhook_url": std::env::var("LEADGLUE_WEBHOOK_URL").expect("LEADGLUE_WEBHOOK_URL"),
+            "sequences": { "warm": [
+                { "delay_days": 0, "template": "welcome" },
+                { "delay_days": 2, "template": "check_in", "channel": "webhook" }
+            ] }
+        }),
+    );
+    let (id, email) = capture(&worker, &site, "own", warm());
+    mails(&worker, &email, 1);
+    let steps: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.1).collect();
+    assert_eq!(steps, ["start_sequence", "welcome", "check_in"]);
+
+    worker.run_follow_ups(&site, now_ms() + 3 * DAY);
+    let hook = eventually("the webhook", 30, || {
+        worker.webhooks_for(&email).into_iter().next()
+    });
+    let body = hook["body"].as_str().unwrap();
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["type"], "follow_up.step");
+    assert_eq!(payload["data"]["step"], "check_in");
+    assert_eq!(payload["data"]["lead"]["grade"], "warm");
+
+    // Verified here with the HMAC and base64 crates directly, not the Worker's own code:
+    // v1,base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")).
+    let headers = &hook["headers"];
+    let secret = std::env::var("LEADGLUE_WEBHOOK_SECRET").unwrap();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = engine
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    let signed = format!(
+        "{}.{}.{body}",
+        headers["webhook-id"].as_str().unwrap(),
+        headers["webhook-timestamp"].as_str().unwrap()
+    );
+    mac.update(signed.as_bytes());
+    let expected = format!("v1,{}", engine.encode(mac.finalize().into_bytes()));
+    assert_eq!(
+        headers["webhook-signature"].as_str(),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        headers["webhook-id"].as_str(),
+        Some(format!("{id}/2").as_str())
+    );
 }

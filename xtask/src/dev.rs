@@ -56,13 +56,15 @@ pub fn run(args: &[String]) -> Result<()> {
 /// git-ignored). Missing ones are generated and added, so a fresh clone needs no set-up.
 pub struct LocalSecrets {
     pub admin_token: String,
+    pub webhook_secret: String,
 }
 
-const SECRET_NAMES: [&str; 4] = [
+const SECRET_NAMES: [&str; 5] = [
     "ADMIN_TOKEN",
     "RESEND_API_KEY",
     "POSTMARK_SERVER_TOKEN",
     "UNSUBSCRIBE_SECRET",
+    "WEBHOOK_SECRET",
 ];
 
 pub fn local_secrets() -> Result<LocalSecrets> {
@@ -83,7 +85,18 @@ pub fn local_secrets() -> Result<LocalSecrets> {
             if !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&format!("{name}={}\n", random_hex(24)?));
+            let value = if name == "WEBHOOK_SECRET" {
+                // Standard Webhooks secrets are `whsec_` and the base64 of the key.
+                use base64::Engine;
+                let key = random_bytes(24)?;
+                format!(
+                    "whsec_{}",
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                )
+            } else {
+                random_hex(24)?
+            };
+            text.push_str(&format!("{name}={value}\n"));
             added.push(name);
         }
     }
@@ -93,14 +106,22 @@ pub fn local_secrets() -> Result<LocalSecrets> {
     }
     Ok(LocalSecrets {
         admin_token: value(&text, "ADMIN_TOKEN").ok_or("ADMIN_TOKEN missing")?,
+        webhook_secret: value(&text, "WEBHOOK_SECRET").ok_or("WEBHOOK_SECRET missing")?,
     })
 }
 
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
+fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
     let mut urandom = std::fs::File::open("/dev/urandom").map_err(|e| e.to_string())?;
     std::io::Read::read_exact(&mut urandom, &mut buf).map_err(|e| e.to_string())?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(buf)
+}
+
+fn random_hex(n: usize) -> Result<String> {
+    Ok(random_bytes(n)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The plain (non-secret) variables the Worker needs locally: which email provider (the local

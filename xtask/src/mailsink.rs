@@ -63,6 +63,7 @@ fn handle(
     let provider = match (request.method(), request.url()) {
         (tiny_http::Method::Post, "/emails") => "resend",
         (tiny_http::Method::Post, "/email") => "postmark",
+        (tiny_http::Method::Post, "/webhook") => return webhook(request, dir, seq),
         _ => return (404, r#"{"message":"not found"}"#.into()),
     };
     let header = |name: &'static str| {
@@ -155,4 +156,36 @@ fn handle(
         _ => serde_json::json!({ "id": id }),
     };
     (200, answer.to_string())
+}
+
+/// A webhook step's POST, kept with its signature headers so tests can verify them.
+fn webhook(request: &mut tiny_http::Request, dir: &Path, seq: &AtomicU32) -> (u16, String) {
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers()
+        .iter()
+        .filter(|h| {
+            h.field
+                .as_str()
+                .as_str()
+                .to_ascii_lowercase()
+                .starts_with("webhook-")
+        })
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().into(),
+            )
+        })
+        .collect();
+    let mut body = String::new();
+    if request.as_reader().read_to_string(&mut body).is_err() {
+        return (400, "{}".into());
+    }
+    let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let record = serde_json::json!({ "provider": "webhook", "headers": headers, "body": body });
+    let _ = std::fs::write(
+        dir.join(format!("{n:05}.json")),
+        serde_json::to_string_pretty(&record).unwrap_or_default(),
+    );
+    (204, String::new())
 }

@@ -73,6 +73,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let env = [
         ("LEADGLUE_BASE_URL", worker.base_url.clone()),
         ("LEADGLUE_ADMIN_TOKEN", secrets.admin_token),
+        ("LEADGLUE_WEBHOOK_SECRET", secrets.webhook_secret),
+        ("LEADGLUE_WEBHOOK_URL", format!("{}/webhook", sink.base_url)),
         ("LEADGLUE_D1_STATE", state.display().to_string()),
         ("LEADGLUE_MAIL_DIR", sink.dir.display().to_string()),
         ("LEADGLUE_POSTMARK_URL", postmark.base_url.clone()),
