@@ -10,7 +10,7 @@ use mail_builder::headers::raw::Raw;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
-use leadglue_shared::followup::webhook_signature;
+use leadglue_shared::followup::{Template, webhook_signature};
 
 use crate::config::{self, EmailConfig, Provider};
 use crate::repo::ClaimedFollowUp;
@@ -126,8 +126,15 @@ pub async fn webhook(
         .as_deref()
         .ok_or_else(|| Failure::retryable("WEBHOOK_SECRET is not set".into()))?;
     let timestamp = now_ms / 1000;
+    // The hot-lead alert, sent as a webhook, is the `lead.hot` event; other steps are sequence
+    // steps.
+    let kind = if step.template == Template::SalesAlert.as_str() {
+        "lead.hot"
+    } else {
+        "follow_up.step"
+    };
     let body = serde_json::json!({
-        "type": "follow_up.step",
+        "type": kind,
         "timestamp": timestamp,
         "data": {
             "step": step.template,

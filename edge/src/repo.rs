@@ -2,7 +2,7 @@
 //! `migrations/`.
 
 use leadglue_shared::attribution::{Attribution, Channel};
-use leadglue_shared::followup::{Audience, OptIn, Planned};
+use leadglue_shared::followup::{self, Audience, OptIn, Planned};
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -225,7 +225,10 @@ impl Repo {
             OptIn::Required => Some(1),
             OptIn::NotRequired => Some(0),
         };
-        let to_sales = u8::from(planned.audience == Audience::Sales);
+        // A sales email needs the site's sales inbox; a webhook needs its webhook URL.
+        let to_sales = u8::from(
+            planned.audience == Audience::Sales && planned.channel == followup::Channel::Email,
+        );
         Ok(query!(
             &self.db,
             "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at, recipient,
@@ -235,6 +238,7 @@ impl Repo {
              WHERE l.id = ?2
                AND (?7 IS NULL OR s.double_opt_in = ?7)
                AND (?8 = 0 OR s.sales_email IS NOT NULL)
+               AND (?9 <> 'webhook' OR s.webhook_url IS NOT NULL)
              ON CONFLICT (id) DO NOTHING",
             &format!("{lead_id}/{}", planned.step),
             &lead_id,

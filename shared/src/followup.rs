@@ -225,10 +225,12 @@ pub struct Planned {
 /// step), and the sales alert has a number of its own.
 pub const CONFIRMED_STEPS_FROM: u32 = 20;
 pub const SALES_ALERT_STEP: u32 = 99;
+pub const HOT_EVENT_STEP: u32 = 98;
 
 /// The steps to store with a new lead: a confirmation request (double opt-in sites) or the start
-/// of the site's sequence (others), and for hot leads an alert to sales. The sequence itself is
-/// planned when its start step is processed, from the site's settings then.
+/// of the site's sequence (others), and for hot leads an alert to sales and a `lead.hot`
+/// webhook event (each kept only where the site has a sales inbox, a webhook URL). The sequence
+/// itself is planned when its start step is processed, from the site's settings then.
 pub fn plan_on_capture(grade: Grade, captured_ms: i64) -> Vec<Planned> {
     let now = |step, template, audience, opt_in| Planned {
         step,
@@ -248,12 +250,18 @@ pub fn plan_on_capture(grade: Grade, captured_ms: i64) -> Vec<Planned> {
         ),
     ];
     if grade == Grade::Hot {
-        steps.push(now(
+        let alert = now(
             SALES_ALERT_STEP,
             Template::SalesAlert,
             Audience::Sales,
             OptIn::Any,
-        ));
+        );
+        steps.push(alert);
+        steps.push(Planned {
+            step: HOT_EVENT_STEP,
+            channel: Channel::Webhook,
+            ..alert
+        });
     }
     steps
 }
@@ -631,8 +639,15 @@ mod tests {
                     Audience::Sales,
                     OptIn::Any
                 ),
+                (
+                    HOT_EVENT_STEP,
+                    Template::SalesAlert,
+                    Audience::Sales,
+                    OptIn::Any
+                ),
             ]
         );
+        assert_eq!(plan[3].channel, Channel::Webhook, "the lead.hot event");
         assert!(
             plan_on_capture(Grade::Warm, 0)
                 .iter()

@@ -460,3 +460,34 @@ fn a_sites_own_sequence_runs_its_steps_including_a_signed_webhook() {
         Some(format!("{id}/2").as_str())
     );
 }
+
+#[test]
+fn a_hot_lead_is_announced_as_a_lead_hot_webhook_event() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(
+        &[],
+        &json!({ "webhook_url": std::env::var("LEADGLUE_WEBHOOK_URL").expect("the sink") }),
+    );
+    let (id, email) = capture(&worker, &site, "hotevent", hot());
+    let hook = eventually("the lead.hot event", 30, || {
+        worker.webhooks_for(&email).into_iter().next()
+    });
+    let payload: Value = serde_json::from_str(hook["body"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["type"], "lead.hot");
+    assert_eq!(payload["data"]["lead"]["id"], id.as_str());
+    assert_eq!(payload["data"]["lead"]["grade"], "hot");
+    assert!(
+        hook["headers"]["webhook-signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1,")
+    );
+    // A warm lead of the same site announces nothing.
+    let (warm_id, _) = capture(&worker, &site, "warmevent", warm());
+    assert!(
+        worker
+            .follow_ups(&warm_id)
+            .iter()
+            .all(|s| s.1 != "sales_alert")
+    );
+}
