@@ -3,6 +3,10 @@
 //! MIME message built by `mail-builder`. Which one is used is `EMAIL_PROVIDER`'s choice.
 
 use std::collections::BTreeMap;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
@@ -14,6 +18,9 @@ use leadglue_shared::followup::{Template, webhook_signature};
 
 use crate::config::{self, EmailConfig, Provider};
 use crate::repo::ClaimedFollowUp;
+
+/// How long a provider may take to answer one request.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An email as providers take it.
 #[derive(Debug, Serialize)]
@@ -228,6 +235,8 @@ async fn post_json<T: Serialize>(
 
 /// POSTs a JSON text as is (a signature covers these exact bytes).
 async fn post_raw(url: &str, extra: &[(&str, &str)], body: String) -> Result<String, Failure> {
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
     let attempt = async {
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;
@@ -239,15 +248,27 @@ async fn post_raw(url: &str, extra: &[(&str, &str)], body: String) -> Result<Str
             .with_headers(headers)
             .with_body(Some(body.into()));
         let mut response = Fetch::Request(Request::new_with_init(url, &init)?)
-            .send()
+            .send_with_signal(&signal)
             .await?;
         let status = response.status_code();
         let text = response.text().await.unwrap_or_default();
         Ok::<_, worker::Error>((status, text))
     };
-    let (status, text) = attempt
-        .await
-        .map_err(|e| Failure::retryable(format!("provider unreachable: {e}")))?;
+    // A provider that does not answer in time is treated like one that failed: the step is
+    // retried later with the same idempotency key, so a message it did accept is not sent twice.
+    let timeout = worker::Delay::from(PROVIDER_TIMEOUT);
+    let (status, text) = match select(pin!(attempt), pin!(timeout)).await {
+        Either::Left((answer, _)) => {
+            answer.map_err(|e| Failure::retryable(format!("provider unreachable: {e}")))?
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return Err(Failure::retryable(format!(
+                "provider did not answer within {} s",
+                PROVIDER_TIMEOUT.as_secs()
+            )));
+        }
+    };
     match status {
         200..=299 => Ok(text),
         429 | 500..=599 => Err(Failure::retryable(format!("provider answered {status}"))),

@@ -491,3 +491,32 @@ fn a_hot_lead_is_announced_as_a_lead_hot_webhook_event() {
             .all(|s| s.1 != "sales_alert")
     );
 }
+
+#[test]
+fn a_provider_that_times_out_is_retried_without_sending_twice() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    // The stand-in keeps this recipient's first message but answers 12 s late, after the
+    // Worker's 10 s limit: the answer is lost, the email was sent.
+    let (id, email) = capture(&worker, &site, "timeout+slow12", warm());
+    eventually("the attempt to time out", 40, || {
+        let steps = worker.follow_ups(&id);
+        (steps.len() > 1 && steps[1].2 == "scheduled" && steps[1].3 == 1).then_some(())
+    });
+    let error = worker
+        .d1()
+        .query_row(
+            "SELECT last_error FROM follow_ups WHERE id = ?1",
+            [format!("{id}/1")],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    assert!(error.contains("did not answer within 10 s"), "{error}");
+    // The retry carries the same idempotency key: the provider recognises the message.
+    worker.run_follow_ups(&site, now_ms() + 120_000);
+    eventually("the step marked sent", 30, || {
+        (worker.follow_ups(&id)[1].2 == "sent").then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(worker.mail_to(&email).len(), 1);
+}

@@ -1,11 +1,14 @@
 //! A local stand-in for the email provider: speaks the subset of Resend's (`POST /emails`) and
 //! Postmark's (`POST /email`) HTTP APIs the Worker uses, and keeps every message as files a
-//! developer can open and tests can read. Like a real provider it honours `Idempotency-Key`. For tests of failure handling, a
-//! recipient whose address contains `+failN` is refused with a 500 for the first N attempts.
+//! developer can open and tests can read. Like a real provider it honours `Idempotency-Key`. For
+//! tests of failure handling, a recipient whose address contains `+failN` is refused with a 500
+//! for the first N attempts, and one with `+slowN` has its first message kept but answered N
+//! seconds late (like a provider whose answer is lost on the way back).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Result;
 
@@ -24,26 +27,21 @@ pub fn start(dir: &Path, announce: bool) -> Result<MailSink> {
         .map(|a| a.port())
         .ok_or("the mail sink has no port")?;
     let folder = dir.to_path_buf();
+    let state = Arc::new(State::default());
     std::thread::spawn(move || {
-        let seq = AtomicU32::new(0);
-        let mut seen: HashMap<String, String> = HashMap::new();
-        let mut failures: HashMap<String, u32> = HashMap::new();
+        // A thread per request, so a deliberately slow answer holds up no other.
         for mut request in server.incoming_requests() {
-            let (status, body) = handle(
-                &mut request,
-                &folder,
-                &seq,
-                &mut seen,
-                &mut failures,
-                announce,
-            );
-            let response = tiny_http::Response::from_string(body)
-                .with_status_code(status)
-                .with_header(
-                    tiny_http::Header::from_bytes("content-type", "application/json")
-                        .expect("a valid header"),
-                );
-            let _ = request.respond(response);
+            let (state, folder) = (Arc::clone(&state), folder.clone());
+            std::thread::spawn(move || {
+                let (status, body) = handle(&mut request, &folder, &state, announce);
+                let response = tiny_http::Response::from_string(body)
+                    .with_status_code(status)
+                    .with_header(
+                        tiny_http::Header::from_bytes("content-type", "application/json")
+                            .expect("a valid header"),
+                    );
+                let _ = request.respond(response);
+            });
         }
     });
     Ok(MailSink {
@@ -52,18 +50,40 @@ pub fn start(dir: &Path, announce: bool) -> Result<MailSink> {
     })
 }
 
+/// What the sink remembers across requests.
+#[derive(Default)]
+struct State {
+    seq: AtomicU32,
+    /// Idempotency key → message id, for messages already kept.
+    seen: Mutex<HashMap<String, String>>,
+    /// Idempotency key → attempts refused or delayed so far.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// The N of a `+failN` or `+slowN` marker in a recipient's address (0 without one).
+fn planned(to: &str, marker: &str) -> u32 {
+    to.split_once(marker)
+        .and_then(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<u32>()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 fn handle(
     request: &mut tiny_http::Request,
     dir: &Path,
-    seq: &AtomicU32,
-    seen: &mut HashMap<String, String>,
-    failures: &mut HashMap<String, u32>,
+    state: &State,
     announce: bool,
 ) -> (u16, String) {
+    let seq = &state.seq;
     let provider = match (request.method(), request.url()) {
         (tiny_http::Method::Post, "/emails") => "resend",
         (tiny_http::Method::Post, "/email") => "postmark",
-        (tiny_http::Method::Post, "/webhook") => return webhook(request, dir, seq),
+        (tiny_http::Method::Post, "/webhook") => return webhook(request, dir, &state.seq),
         _ => return (404, r#"{"message":"not found"}"#.into()),
     };
     let header = |name: &'static str| {
@@ -103,28 +123,23 @@ fn handle(
     }
     // Postmark takes no idempotency key: the request body stands in (a retry resends it as is).
     let key = idempotency_key.unwrap_or_else(|| format!("{provider}:{text}"));
-    if let Some(id) = seen.get(&key) {
+    if let Some(id) = lock(&state.seen).get(&key) {
         return (
             200,
             serde_json::json!({ "id": id, "MessageID": id }).to_string(),
         );
     }
     let to = email["to"][0].as_str().unwrap_or_default().to_owned();
-    let planned_failures = to
-        .split_once("+fail")
-        .and_then(|(_, rest)| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse::<u32>()
-                .ok()
-        })
-        .unwrap_or(0);
-    let failed = failures.entry(key.clone()).or_default();
-    if *failed < planned_failures {
-        *failed += 1;
+    let attempt = {
+        let mut failures = lock(&state.failures);
+        let count = failures.entry(key.clone()).or_default();
+        *count += 1;
+        *count
+    };
+    if attempt <= planned(&to, "+fail") {
         return (500, r#"{"message":"planned failure"}"#.into());
     }
+    let refused = attempt - 1;
     let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
     let id = format!("sink-{n:05}");
     let record = serde_json::json!({
@@ -132,7 +147,7 @@ fn handle(
         "provider": provider,
         "idempotency_key": key,
         "authorization": authorization,
-        "attempts_refused": *failed,
+        "attempts_refused": refused,
         "email": email,
     });
     let path = dir.join(format!("{n:05}.json"));
@@ -150,7 +165,11 @@ fn handle(
             path.display()
         );
     }
-    seen.insert(key, id.clone());
+    lock(&state.seen).insert(key, id.clone());
+    let slow = planned(&to, "+slow");
+    if attempt == 1 && slow > 0 {
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(slow)));
+    }
     let answer = match provider {
         "postmark" => serde_json::json!({ "MessageID": id, "ErrorCode": 0, "Message": "OK" }),
         _ => serde_json::json!({ "id": id }),
@@ -188,4 +207,10 @@ fn webhook(request: &mut tiny_http::Request, dir: &Path, seq: &AtomicU32) -> (u1
         serde_json::to_string_pretty(&record).unwrap_or_default(),
     );
     (204, String::new())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
