@@ -99,24 +99,17 @@ impl SiteDefinition {
                 "Must be a phone number of 7 to 15 digits.",
             ));
         }
-        let booking_url = self
-            .booking_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty());
-        if let Some(u) = booking_url
-            && !is_web_url(u)
-        {
-            errors.push(FieldError::new(
-                "booking_url",
-                "Must be an http(s) address of at most 2048 characters.",
-            ));
+        let booking_url = given(&self.booking_url);
+        let webhook_url = given(&self.webhook_url);
+        for (field, url) in [("booking_url", booking_url), ("webhook_url", webhook_url)] {
+            if url.is_some_and(|u| !is_web_url(u)) {
+                errors.push(FieldError::new(
+                    field,
+                    "Must be an http(s) address of at most 2048 characters.",
+                ));
+            }
         }
-        let postal_address = self
-            .postal_address
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty());
+        let postal_address = given(&self.postal_address);
         if let Some(a) = postal_address
             && (a.chars().count() > 300 || a.chars().any(|c| c.is_control() && c != '\n'))
         {
@@ -135,19 +128,6 @@ impl SiteDefinition {
                 }
             },
         };
-        let webhook_url = self
-            .webhook_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty());
-        if let Some(u) = webhook_url
-            && !is_web_url(u)
-        {
-            errors.push(FieldError::new(
-                "webhook_url",
-                "Must be an http(s) address of at most 2048 characters.",
-            ));
-        }
         if let Some(sequences) = &self.sequences {
             errors.extend(sequences.validate(webhook_url.is_some()));
         }
@@ -194,6 +174,11 @@ impl SiteDefinition {
             double_opt_in: self.double_opt_in,
         }
     }
+}
+
+/// An optional text that was actually given: trimmed, blank meaning absent.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// An absolute `http(s)` URL we may show as a link.
