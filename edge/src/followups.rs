@@ -3,11 +3,11 @@
 //! the email provider; failures go back to the outbox with a backoff, then to `dead` with the
 //! reason kept. A new lead's first step is put on the queue as soon as it is stored.
 
-use leadglue_shared::Grade;
 use leadglue_shared::followup::{
     Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, plan_sequence, render,
     render_sales_alert, retry_delay_ms, sign,
 };
+use leadglue_shared::{FormDefinition, Grade};
 use serde::{Deserialize, Serialize};
 use worker::{Env, MessageBatch, MessageExt};
 
@@ -163,6 +163,11 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
     let token = sign(secret, Purpose::Unsubscribe, &step.lead_id);
     let unsubscribe_url = config.link("unsubscribe", &token);
     let confirm_url = config.link("confirm", &sign(secret, Purpose::Confirm, &step.lead_id));
+    let resource = step
+        .form_definition
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<FormDefinition>(json).ok())
+        .and_then(|form| form.resource);
     let rendered = render(
         template,
         &MessageContext {
@@ -174,6 +179,9 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
             unsubscribe_url: &unsubscribe_url,
             postal_address: step.postal_address.as_deref(),
             confirm_url: (template == Template::Confirm).then_some(confirm_url.as_str()),
+            resource: resource
+                .as_ref()
+                .map(|r| (r.label.as_str(), r.url.as_str())),
         },
     );
     // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
@@ -238,6 +246,7 @@ pub async fn preview(
                 unsubscribe_url: &sample_link("unsubscribe"),
                 postal_address: site.postal_address.as_deref(),
                 confirm_url: Some(&sample_link("confirm")),
+                resource: None,
             },
         )
     };

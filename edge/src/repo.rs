@@ -96,6 +96,7 @@ struct RecipientRow {
     postal_address: Option<String>,
     sequences: Option<String>,
     webhook_url: Option<String>,
+    form_definition: Option<String>,
 }
 
 /// What emails say about the site that sends them.
@@ -131,6 +132,8 @@ pub struct ClaimedFollowUp {
     /// The site's own sequences (JSON), if it has any.
     pub sequences: Option<String>,
     pub webhook_url: Option<String>,
+    /// The stored form the lead answered (JSON; none for the built-in form).
+    pub form_definition: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -470,8 +473,11 @@ impl Repo {
             &self.db,
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
-                    s.sequences, s.webhook_url
-             FROM leads l JOIN sites s ON s.id = l.site_id WHERE l.id = ?1",
+                    s.sequences, s.webhook_url, f.definition AS form_definition
+             FROM leads l JOIN sites s ON s.id = l.site_id
+             LEFT JOIN forms f
+                ON f.site_id = l.site_id AND f.form_id = l.form_id AND f.version = l.form_version
+             WHERE l.id = ?1",
             &step.lead_id
         )?;
         let recipient = read
@@ -499,6 +505,7 @@ impl Repo {
             postal_address: recipient.postal_address,
             sequences: recipient.sequences,
             webhook_url: recipient.webhook_url,
+            form_definition: recipient.form_definition,
         }))
     }
 

@@ -316,6 +316,8 @@ pub struct MessageContext<'a> {
     pub postal_address: Option<&'a str>,
     /// The double opt-in confirmation link ([`Template::Confirm`] only).
     pub confirm_url: Option<&'a str>,
+    /// What the visitor asked for, from the form: label and link ([`Template::Welcome`]).
+    pub resource: Option<(&'a str, &'a str)>,
 }
 
 /// What sales needs to know about a hot lead ([`Template::SalesAlert`]).
@@ -417,8 +419,16 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
         closing.push(format!("Or book a time that suits you: {url}"));
     }
 
+    let resource = cx.resource.filter(|_| template == Template::Welcome);
     let mut text = format!("{greeting}\n\n");
-    for p in paragraphs.iter().chain(&closing) {
+    for p in &paragraphs {
+        text.push_str(p);
+        text.push_str("\n\n");
+    }
+    if let Some((label, url)) = resource {
+        text.push_str(&format!("Here is {label}: {url}\n\n"));
+    }
+    for p in &closing {
         text.push_str(p);
         text.push_str("\n\n");
     }
@@ -438,6 +448,13 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
     );
     for p in &paragraphs {
         html.push_str(&format!("<p>{}</p>", esc(p)));
+    }
+    if let Some((label, url)) = resource {
+        html.push_str(&format!(
+            "<p>Here is <a href=\"{}\">{}</a>.</p>",
+            attr(url),
+            esc(label)
+        ));
     }
     if let Some(phone) = cx.site_phone {
         let tel: String = phone
@@ -597,6 +614,7 @@ mod tests {
             unsubscribe_url: "https://edge.example/v1/unsubscribe/abc.def",
             postal_address: Some("1 Main St, Springfield"),
             confirm_url: None,
+            resource: Some(("our pricing guide", "https://northwind.example/pricing.pdf")),
         }
     }
 
@@ -756,6 +774,26 @@ mod tests {
         );
         assert!(m.html.contains("https://cal.example/northwind?a=1&amp;b=2"));
         assert!(m.html.contains("Unsubscribe</a>"));
+    }
+
+    #[test]
+    fn the_welcome_links_the_resource_the_form_offers_and_later_steps_do_not() {
+        let welcome = render(Template::Welcome, &cx("Ada", None));
+        assert!(
+            welcome
+                .text
+                .contains("Here is our pricing guide: https://northwind.example/pricing.pdf")
+        );
+        assert!(
+            welcome.html.contains(
+                "<a href=\"https://northwind.example/pricing.pdf\">our pricing guide</a>"
+            )
+        );
+        assert!(
+            !render(Template::CheckIn, &cx("Ada", None))
+                .text
+                .contains("pricing guide")
+        );
     }
 
     #[test]

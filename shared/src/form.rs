@@ -30,6 +30,17 @@ pub struct FormDefinition {
     /// its answers use the values in [`FollowUp`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up_question: Option<String>,
+    /// What the visitor asked for (a guide, a price list): linked in the immediate reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+}
+
+/// A link sent with the immediate reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    pub label: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,6 +427,23 @@ impl FormDefinition {
                 }
             }
         }
+        if let Some(resource) = &self.resource {
+            let url_ok = resource.url.len() <= 2048
+                && url::Url::parse(&resource.url)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !url_ok {
+                err(
+                    "resource.url".into(),
+                    "Must be an http(s) address of at most 2048 characters.",
+                );
+            }
+            if resource.label.trim().is_empty() || resource.label.chars().count() > 100 {
+                err(
+                    "resource.label".into(),
+                    "Must be between 1 and 100 characters.",
+                );
+            }
+        }
         if let Some(id) = &self.follow_up_question {
             let ok = self.question(id).is_some_and(|q| match &q.kind {
                 QuestionKind::SingleChoice { options } => options
@@ -576,6 +604,7 @@ pub fn default_form() -> FormDefinition {
         ],
         thresholds: Thresholds { hot: 60, warm: 30 },
         follow_up_question: Some("follow_up".into()),
+        resource: None,
     }
 }
 

@@ -520,3 +520,35 @@ fn a_provider_that_times_out_is_retried_without_sending_twice() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(worker.mail_to(&email).len(), 1);
 }
+
+#[test]
+fn the_welcome_links_what_the_form_offers() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[]);
+    let form = json!({
+        "title": "Get the guide",
+        "questions": [],
+        "thresholds": { "hot": 100, "warm": 50 },
+        "resource": { "label": "our buyer's guide", "url": "https://example.com/guide.pdf" }
+    });
+    assert_eq!(worker.put_form(&site, "guide", &form).status, 200);
+    let email = format!("{}@example.com", unique("guide").replace('-', "."));
+    let mut body = lead(&site);
+    body["email"] = json!(email);
+    body["form_id"] = json!("guide");
+    body["answers"] = json!({});
+    assert_eq!(worker.post_lead(&body, None).status, 201);
+    let message = &mails(&worker, &email, 1)[0]["email"];
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("Here is our buyer's guide: https://example.com/guide.pdf")
+    );
+    assert!(
+        message["html"]
+            .as_str()
+            .unwrap()
+            .contains("<a href=\"https://example.com/guide.pdf\">our buyer&#x27;s guide</a>")
+    );
+}
