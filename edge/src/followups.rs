@@ -182,6 +182,8 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
             resource: resource
                 .as_ref()
                 .map(|r| (r.label.as_str(), r.url.as_str())),
+            logo_url: step.logo_url.as_deref(),
+            brand_color: step.brand_color.as_deref(),
         },
     );
     // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
@@ -247,6 +249,8 @@ pub async fn preview(
                 postal_address: site.postal_address.as_deref(),
                 confirm_url: Some(&sample_link("confirm")),
                 resource: None,
+                logo_url: site.logo_url.as_deref(),
+                brand_color: site.brand_color.as_deref(),
             },
         )
     };

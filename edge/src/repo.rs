@@ -97,6 +97,8 @@ struct RecipientRow {
     sequences: Option<String>,
     webhook_url: Option<String>,
     form_definition: Option<String>,
+    logo_url: Option<String>,
+    brand_color: Option<String>,
 }
 
 /// What emails say about the site that sends them.
@@ -106,6 +108,8 @@ pub struct Sender {
     pub phone: Option<String>,
     pub booking_url: Option<String>,
     pub postal_address: Option<String>,
+    pub logo_url: Option<String>,
+    pub brand_color: Option<String>,
 }
 
 /// A follow-up step claimed for sending, with what its message needs.
@@ -134,6 +138,8 @@ pub struct ClaimedFollowUp {
     pub webhook_url: Option<String>,
     /// The stored form the lead answered (JSON; none for the built-in form).
     pub form_definition: Option<String>,
+    pub logo_url: Option<String>,
+    pub brand_color: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,7 +264,8 @@ impl Repo {
     pub async fn sender(&self, site_id: &str) -> Result<Option<Sender>, AppError> {
         let stmt = query!(
             &self.db,
-            "SELECT name, phone, booking_url, postal_address FROM sites WHERE id = ?1",
+            "SELECT name, phone, booking_url, postal_address, logo_url, brand_color
+             FROM sites WHERE id = ?1",
             &site_id
         )?;
         Ok(stmt.first::<Sender>(None).await?)
@@ -318,8 +325,8 @@ impl Repo {
                 &self.db,
                 "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
                                     first_touch_attribution, postal_address, sales_email,
-                                    double_opt_in, sequences, webhook_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                    double_opt_in, sequences, webhook_url, logo_url, brand_color)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
@@ -332,6 +339,8 @@ impl Repo {
                     double_opt_in = excluded.double_opt_in,
                     sequences = excluded.sequences,
                     webhook_url = excluded.webhook_url,
+                    logo_url = excluded.logo_url,
+                    brand_color = excluded.brand_color,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
@@ -344,7 +353,9 @@ impl Repo {
                 &site.sales_email,
                 &u8::from(site.double_opt_in),
                 &sequences,
-                &site.webhook_url
+                &site.webhook_url,
+                &site.logo_url,
+                &site.brand_color
             )?,
             query!(
                 &self.db,
@@ -473,7 +484,8 @@ impl Repo {
             &self.db,
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
-                    s.sequences, s.webhook_url, f.definition AS form_definition
+                    s.sequences, s.webhook_url, s.logo_url, s.brand_color,
+                    f.definition AS form_definition
              FROM leads l JOIN sites s ON s.id = l.site_id
              LEFT JOIN forms f
                 ON f.site_id = l.site_id AND f.form_id = l.form_id AND f.version = l.form_version
@@ -506,6 +518,8 @@ impl Repo {
             sequences: recipient.sequences,
             webhook_url: recipient.webhook_url,
             form_definition: recipient.form_definition,
+            logo_url: recipient.logo_url,
+            brand_color: recipient.brand_color,
         }))
     }
 

@@ -318,6 +318,9 @@ pub struct MessageContext<'a> {
     pub confirm_url: Option<&'a str>,
     /// What the visitor asked for, from the form: label and link ([`Template::Welcome`]).
     pub resource: Option<(&'a str, &'a str)>,
+    /// The site's brand: a logo at the top, an accent colour (already checked to be `#rrggbb`).
+    pub logo_url: Option<&'a str>,
+    pub brand_color: Option<&'a str>,
 }
 
 /// What sales needs to know about a hot lead ([`Template::SalesAlert`]).
@@ -442,10 +445,20 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
 
     let esc = |s: &str| html_escape::encode_safe(s).into_owned();
     let attr = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
+    let accent = cx.brand_color.unwrap_or("#1d4ed8");
     let mut html = format!(
-        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#1f2933\"><p>{}</p>",
-        esc(&greeting)
+        "<!doctype html><html><head><style>a{{color:{}}}</style></head><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#1f2933;border-top:4px solid {}\">",
+        attr(accent),
+        attr(accent)
     );
+    if let Some(logo) = cx.logo_url {
+        html.push_str(&format!(
+            "<p><img src=\"{}\" alt=\"{}\" height=\"40\"></p>",
+            attr(logo),
+            attr(cx.site_name)
+        ));
+    }
+    html.push_str(&format!("<p>{}</p>", esc(&greeting)));
     for p in &paragraphs {
         html.push_str(&format!("<p>{}</p>", esc(p)));
     }
@@ -615,6 +628,8 @@ mod tests {
             postal_address: Some("1 Main St, Springfield"),
             confirm_url: None,
             resource: Some(("our pricing guide", "https://northwind.example/pricing.pdf")),
+            logo_url: Some("https://northwind.example/logo.png"),
+            brand_color: Some("#0f766e"),
         }
     }
 
@@ -797,6 +812,16 @@ mod tests {
     }
 
     #[test]
+    fn emails_carry_the_sites_logo_and_colour() {
+        let m = render(Template::Resources, &cx("Ada", None));
+        assert!(
+            m.html
+                .contains("<img src=\"https://northwind.example/logo.png\" alt=\"Northwind\"")
+        );
+        assert!(m.html.contains("a{color:#0f766e}"));
+    }
+
+    #[test]
     fn lead_data_cannot_inject_markup() {
         let m = render(
             Template::Welcome,
@@ -806,7 +831,10 @@ mod tests {
             ),
         );
         assert!(!m.html.contains("<script>"));
-        assert!(!m.html.contains("<img"));
+        assert!(
+            !m.html.contains("<img src=x"),
+            "only the site logo is an image"
+        );
         assert!(
             m.html
                 .contains("&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;")

@@ -34,6 +34,11 @@ pub struct SiteDefinition {
     /// Where alerts about hot leads go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sales_email: Option<String>,
+    /// Emails' branding: a logo (an http(s) image) at the top, and an accent colour (`#rrggbb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_color: Option<String>,
     /// Send a confirmation email first, and start the sequence only once the person confirms.
     #[serde(default)]
     pub double_opt_in: bool,
@@ -101,7 +106,13 @@ impl SiteDefinition {
         }
         let booking_url = given(&self.booking_url);
         let webhook_url = given(&self.webhook_url);
-        for (field, url) in [("booking_url", booking_url), ("webhook_url", webhook_url)] {
+        let logo_url = given(&self.logo_url);
+        let urls = [
+            ("booking_url", booking_url),
+            ("webhook_url", webhook_url),
+            ("logo_url", logo_url),
+        ];
+        for (field, url) in urls {
             if url.is_some_and(|u| !is_web_url(u)) {
                 errors.push(FieldError::new(
                     field,
@@ -110,6 +121,15 @@ impl SiteDefinition {
             }
         }
         let postal_address = given(&self.postal_address);
+        let brand_color = given(&self.brand_color).map(str::to_ascii_lowercase);
+        if brand_color.as_deref().is_some_and(|c| {
+            !(c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+        }) {
+            errors.push(FieldError::new(
+                "brand_color",
+                "Must be a colour like #1d4ed8.",
+            ));
+        }
         if let Some(a) = postal_address
             && (a.chars().count() > 300 || a.chars().any(|c| c.is_control() && c != '\n'))
         {
@@ -159,6 +179,8 @@ impl SiteDefinition {
             double_opt_in: self.double_opt_in,
             sequences: self.sequences.clone(),
             webhook_url: webhook_url.map(str::to_owned),
+            logo_url: logo_url.map(str::to_owned),
+            brand_color,
         })
     }
 
@@ -289,6 +311,8 @@ mod tests {
             double_opt_in: false,
             sequences: None,
             webhook_url: None,
+            logo_url: None,
+            brand_color: None,
         }
     }
 
@@ -308,11 +332,22 @@ mod tests {
         site.allowed_origins.push("acme.example/contact".into());
         site.phone = Some("call us".into());
         site.booking_url = Some("javascript:alert(1)".into());
+        site.sales_email = Some("sales at acme".into());
+        site.brand_color = Some("blue".into());
+        site.logo_url = Some("ftp://acme.example/logo.png".into());
         let errors = site.validate().unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["name", "phone", "booking_url", "allowed_origins[2]"]
+            [
+                "name",
+                "phone",
+                "booking_url",
+                "logo_url",
+                "brand_color",
+                "sales_email",
+                "allowed_origins[2]"
+            ]
         );
     }
 }

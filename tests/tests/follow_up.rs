@@ -355,7 +355,14 @@ fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
 #[test]
 fn a_marketer_previews_each_template_with_the_sites_own_details() {
     let worker = Worker::from_env();
-    let site = worker.new_site_with(&[], &json!({ "postal_address": "1 Main St, Springfield" }));
+    let site = worker.new_site_with(
+        &[],
+        &json!({
+            "postal_address": "1 Main St, Springfield",
+            "logo_url": "https://example.com/logo.png",
+            "brand_color": "#0F766E"
+        }),
+    );
     let bearer = format!("Bearer {}", worker.admin_token());
     let auth = [("authorization", bearer.as_str())];
     for template in ["welcome", "check_in", "resources", "last_note", "confirm"] {
@@ -380,6 +387,11 @@ fn a_marketer_previews_each_template_with_the_sites_own_details() {
             "{template}"
         );
         assert!(rendered["text"].as_str().unwrap().contains("Unsubscribe: "));
+        assert!(
+            html.contains("<img src=\"https://example.com/logo.png\""),
+            "{template}"
+        );
+        assert!(html.contains("a{color:#0f766e}"), "{template}");
     }
     let alert = worker.get(
         &format!("/v1/admin/sites/{site}/templates/sales_alert"),
