@@ -84,6 +84,12 @@ async fn process(
     let Some(step) = repo.claim_follow_up(id, now_ms).await? else {
         return Ok(());
     };
+    // Unsubscribing cancels what is pending, but a step already on its way (or a sequence
+    // starting at that moment) is caught here: nothing reaches a lead who unsubscribed. Sales
+    // alerts and the lead.hot event go to the site, not the lead.
+    if step.unsubscribed && step.template != Template::SalesAlert.as_str() {
+        return repo.follow_up_cancelled(&step.id, now_ms).await;
+    }
     if step.template == Template::StartSequence.as_str() {
         return start_sequence(repo, env, &step, now_ms).await;
     }

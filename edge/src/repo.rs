@@ -99,6 +99,7 @@ struct RecipientRow {
     form_definition: Option<String>,
     logo_url: Option<String>,
     brand_color: Option<String>,
+    unsubscribed_at: Option<String>,
 }
 
 /// What emails say about the site that sends them.
@@ -140,6 +141,8 @@ pub struct ClaimedFollowUp {
     pub form_definition: Option<String>,
     pub logo_url: Option<String>,
     pub brand_color: Option<String>,
+    /// The lead unsubscribed (perhaps while this step was on its way).
+    pub unsubscribed: bool,
 }
 
 #[derive(Deserialize)]
@@ -485,7 +488,7 @@ impl Repo {
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
                     s.sequences, s.webhook_url, s.logo_url, s.brand_color,
-                    f.definition AS form_definition
+                    f.definition AS form_definition, l.unsubscribed_at
              FROM leads l JOIN sites s ON s.id = l.site_id
              LEFT JOIN forms f
                 ON f.site_id = l.site_id AND f.form_id = l.form_id AND f.version = l.form_version
@@ -520,6 +523,7 @@ impl Repo {
             form_definition: recipient.form_definition,
             logo_url: recipient.logo_url,
             brand_color: recipient.brand_color,
+            unsubscribed: recipient.unsubscribed_at.is_some(),
         }))
     }
 
@@ -558,6 +562,19 @@ impl Repo {
              WHERE id = ?1",
             &id,
             &provider_id,
+            &now_ms
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Cancels a claimed step that must not be sent after all (the lead unsubscribed).
+    pub async fn follow_up_cancelled(&self, id: &str, now_ms: i64) -> Result<(), AppError> {
+        query!(
+            &self.db,
+            "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2 WHERE id = ?1",
+            &id,
             &now_ms
         )?
         .run()
