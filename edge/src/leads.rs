@@ -76,11 +76,14 @@ pub async fn create(
                 // skipped by the consumer. Should this fail, the cron trigger finds the steps due
                 // within a minute anyway.
                 let env = env.clone();
-                let due_now: Vec<String> = follow_ups
+                // (Each candidate once: the confirmation and the sequence's start share step 0,
+                // only one of them being stored.)
+                let due_now: std::collections::BTreeSet<String> = follow_ups
                     .iter()
                     .filter(|p| p.due_ms <= now_ms)
                     .map(|p| format!("{id}/{}", p.step))
                     .collect();
+                let due_now: Vec<String> = due_now.into_iter().collect();
                 ctx.wait_until(async move {
                     if let Err(err) = followups::enqueue(&env, &due_now, now_ms).await {
                         worker::console_error!("queueing the first follow-ups: {err}");
