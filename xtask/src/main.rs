@@ -5,7 +5,9 @@
 //! - `cargo xtask test`: formatting, lints, unit and property tests, release builds, then
 //!   integration and browser tests against a freshly started local Worker.
 //! - `cargo xtask build`: the release builds alone.
+//! - `cargo xtask bench`: sizes and micro-benchmarks against the budgets (see `bench.rs`).
 
+mod bench;
 mod build;
 mod dev;
 mod mailsink;
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("build") => tools::ensure_build_tools().and_then(|tools| build::all(&tools)),
+        Some("bench") => bench::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -35,7 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port P] | test | build>";
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test | build | bench>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
