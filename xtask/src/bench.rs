@@ -2,20 +2,26 @@
 //! with the budgets, into `target/bench/report.json` and `target/bench/report.md`.
 //!
 //! So far: widget bytes (loader, glue, wasm; raw, gzip, brotli; the first visit's total), the
-//! edge's wasm bytes, and native micro-benchmarks of the per-lead work in `shared` (criterion).
-//! Browser timings and load against `wrangler dev` are still to come (issue 7).
+//! edge's wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion), and
+//! lead ingest against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the
+//! baseline, at 1, 8 and 32 connections). Browser timings are still to come (issue 7).
 
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::{Result, build, cargo, root, tools};
+use crate::mailsink;
+use crate::wrangler::{self, Options, Wrangler};
+use crate::{Result, build, cargo, dev, root, tools};
 
 /// Budgets (issue 7): bytes, brotli or gzip as named.
 const LOADER_BROTLI: usize = 2 * 1024;
 const FIRST_VISIT_BROTLI: usize = 60 * 1024;
 const EDGE_GZIP: usize = 400 * 1024;
+/// Lead ingest at 8 connections, as a share of `/healthz` on the same runtime: one D1 batch per
+/// lead and nothing else that waits (a bare one-INSERT Worker measured about 0.25 here).
+const INGEST_RATIO: f64 = 0.24;
 
 pub fn run(args: &[String]) -> Result<()> {
     if !args.is_empty() {
@@ -63,6 +69,9 @@ pub fn run(args: &[String]) -> Result<()> {
         micro.insert(name.into(), estimates["mean"]["point_estimate"].clone());
     }
 
+    let ingest = ingest()?;
+    let ratio = ingest.ratio_at_8();
+
     let budgets = [
         ("loader ≤ 2 KB brotli", loader.brotli, LOADER_BROTLI),
         (
@@ -77,6 +86,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     "first_visit_brotli": first_visit },
         "edge_wasm": edge.json(),
         "micro_ns": micro,
+        "ingest": ingest.json(),
         "budgets": budgets.iter().map(|(name, value, limit)| json!({
             "budget": name, "value": value, "limit": limit, "pass": value <= limit,
         })).collect::<Vec<_>>(),
@@ -105,11 +115,20 @@ pub fn run(args: &[String]) -> Result<()> {
             ns.as_f64().unwrap_or_default()
         ));
     }
+    md.push_str(&ingest.markdown());
     md.push_str("\n| budget | value | limit | |\n|---|---:|---:|---|\n");
     for (name, value, limit) in budgets {
         let verdict = if value <= limit { "PASS" } else { "FAIL" };
         md.push_str(&format!("| {name} | {value} | {limit} | {verdict} |\n"));
     }
+    let verdict = if ratio >= INGEST_RATIO {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    md.push_str(&format!(
+        "| lead ingest at 8 connections ≥ {INGEST_RATIO} of /healthz | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
+    ));
 
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -149,4 +168,176 @@ fn sizes(path: &Path) -> Result<Sizes> {
         gzip,
         brotli: br.len(),
     })
+}
+
+/// One wrk run: requests per second and latency percentiles in milliseconds.
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+struct Ingest {
+    /// (connections, /healthz, POST /v1/leads)
+    runs: Vec<(u32, Load, Load)>,
+}
+
+impl Ingest {
+    fn ratio_at_8(&self) -> f64 {
+        self.runs
+            .iter()
+            .find(|(c, _, _)| *c == 8)
+            .map(|(_, health, leads)| leads.rps / health.rps)
+            .unwrap_or_default()
+    }
+
+    fn json(&self) -> Value {
+        self.runs
+            .iter()
+            .map(|(c, h, l)| {
+                json!({
+                    "connections": c,
+                    "healthz": { "rps": h.rps, "p50_ms": h.p50_ms, "p99_ms": h.p99_ms },
+                    "leads": { "rps": l.rps, "p50_ms": l.p50_ms, "p99_ms": l.p99_ms },
+                    "ratio": l.rps / h.rps,
+                })
+            })
+            .collect()
+    }
+
+    fn markdown(&self) -> String {
+        let mut md = String::from(
+            "\n| connections | /healthz req/s | p50 / p99 ms | POST /v1/leads req/s | p50 / p99 ms | ratio |\n|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (c, h, l) in &self.runs {
+            md.push_str(&format!(
+                "| {c} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.2} |\n",
+                h.rps,
+                h.p50_ms,
+                h.p99_ms,
+                l.rps,
+                l.p50_ms,
+                l.p99_ms,
+                l.rps / h.rps
+            ));
+        }
+        md
+    }
+}
+
+/// Lead ingest against a fresh local Worker (`--log-level warn`: request logging alone costs
+/// about a quarter of the throughput), with its follow-up going to the local mail sink.
+fn ingest() -> Result<Ingest> {
+    let wrk = ensure_wrk()?;
+    let secrets = dev::local_secrets()?;
+    let run_dir = root().join(format!("target/bench/run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let state = run_dir.join("state");
+    let sink = mailsink::start(&run_dir.join("mail"), false)?;
+    wrangler::migrate(&state)?;
+    let port = wrangler::free_port()?;
+    let worker = Wrangler::start(&Options {
+        port,
+        state: &state,
+        isolated: true,
+        vars: dev::local_vars(port, &sink, "resend"),
+        tmpdir: None,
+    })?;
+    ureq::put(format!("{}/v1/admin/sites/bench", worker.base_url))
+        .header("authorization", format!("Bearer {}", secrets.admin_token))
+        .send_json(json!({
+            "name": "Bench", "allowed_origins": [], "consent_text": "OK", "consent_version": "v1",
+        }))
+        .map_err(|e| format!("defining the bench site: {e}"))?;
+    // Every request a new lead: a fresh idempotency key from each wrk thread's counter and a
+    // random salt per thread.
+    let script = run_dir.join("lead.lua");
+    std::fs::write(
+        &script,
+        r#"math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+local salt = math.random(1, 1e9)
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"site_id":"bench","email":"lead%d@example.com","name":"Bench Lead","consent":{"given":true,"text_version":"v1"},"idempotency_key":"bench-%d-%d-0123456789","form_version":0,"answers":{"timeline":"3_months","role":"influencer","company_size":"11_50","follow_up":"send_information"}}', n, salt, n)
+  return wrk.format("POST", "/v1/leads", {["Content-Type"] = "application/json"}, body)
+end
+"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for connections in [1, 8, 32] {
+        let health = load(&wrk, &worker.base_url, "/healthz", connections, None)?;
+        let leads = load(&wrk, &worker.base_url, "/", connections, Some(&script))?;
+        runs.push((connections, health, leads));
+    }
+    drop(worker);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    Ok(Ingest { runs })
+}
+
+fn load(
+    wrk: &Path,
+    base: &str,
+    path: &str,
+    connections: u32,
+    script: Option<&Path>,
+) -> Result<Load> {
+    let mut cmd = std::process::Command::new(wrk);
+    cmd.args(["-t", if connections == 1 { "1" } else { "2" }])
+        .arg(format!("-c{connections}"))
+        .args(["-d", "10s", "--latency"]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    cmd.arg(format!("{base}{path}"));
+    let output = cmd.output().map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value = |prefix: &str| {
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(prefix)
+                .map(str::trim)
+                .map(str::to_owned)
+        })
+    };
+    let rps = value("Requests/sec:")
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("wrk printed no rate:\n{text}"))?;
+    if text.contains("Non-2xx or 3xx responses") {
+        return Err(format!("{path}: some requests failed:\n{text}"));
+    }
+    Ok(Load {
+        rps,
+        p50_ms: value("50%").map(|v| millis(&v)).unwrap_or_default(),
+        p99_ms: value("99%").map(|v| millis(&v)).unwrap_or_default(),
+    })
+}
+
+/// wrk's "1.23ms", "456.00us", "1.01s" in milliseconds.
+fn millis(value: &str) -> f64 {
+    let (number, factor) = if let Some(n) = value.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = value.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = value.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (value, 1.0)
+    };
+    number.parse::<f64>().unwrap_or_default() * factor
+}
+
+/// Debian's wrk, installed when missing.
+fn ensure_wrk() -> Result<std::path::PathBuf> {
+    let wrk = std::path::PathBuf::from("/usr/bin/wrk");
+    if !wrk.exists() {
+        crate::run(
+            std::process::Command::new("apt-get")
+                .args(["install", "-y", "wrk"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .map_err(|e| format!("wrk is needed for the load benchmark: {e}"))?;
+    }
+    Ok(wrk)
 }
