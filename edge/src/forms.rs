@@ -11,8 +11,8 @@ use leadglue_shared::{
 use worker::{Env, Request, Response};
 
 use crate::error::AppError;
-use crate::http;
 use crate::repo::Repo;
+use crate::{http, sites};
 
 thread_local! {
     /// Stored versions never change, so each isolate keeps the ones it has read: after the
@@ -73,14 +73,7 @@ pub async fn get(
     site_id: &str,
     form_id: &str,
 ) -> Result<Response, AppError> {
-    let origin = http::origin(req);
-    let site = repo
-        .site_for_origin(site_id, origin.as_deref())
-        .await?
-        .ok_or(AppError::UnknownSite)?;
-    if origin.is_some() && !site.origin_allowed {
-        return Err(AppError::OriginNotAllowed);
-    }
+    let (site, origin) = sites::for_origin(req, repo, site_id).await?;
     let form = resolve(repo, site_id, form_id, None)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -100,14 +93,8 @@ pub async fn get(
             },
         )?
     };
-    let headers = response.headers_mut();
-    headers.set("etag", &etag)?;
-    // A minute: a marketer's edit reaches visitors quickly, and revalidation is cheap.
-    headers.set("cache-control", "public, max-age=60")?;
-    Ok(match origin {
-        Some(origin) => http::allow_origin(response, &origin),
-        None => response,
-    })
+    response.headers_mut().set("etag", &etag)?;
+    sites::public_answer(response, origin)
 }
 
 /// `PUT /v1/admin/sites/{site}/forms/{form}`: stores a new version of a form. Answers with the
