@@ -19,8 +19,12 @@ pub enum AppError {
     OriginNotAllowed,
     #[error("missing or wrong credentials")]
     Unauthorized,
+    #[error("the credentials lack the scope needed")]
+    Forbidden { needed: &'static str },
     #[error("no such resource")]
     NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     /// Anything the client did not cause. The text is logged, never sent.
@@ -45,7 +49,7 @@ impl From<ParseError> for AppError {
 
 impl AppError {
     /// Status, problem type, title and (optionally) detail: the whole mapping, in one table.
-    fn describe(&self) -> (u16, &'static str, &'static str, Option<&'static str>) {
+    fn describe(&self) -> (u16, &'static str, &'static str, Option<String>) {
         use AppError::*;
         match self {
             MalformedJson => (
@@ -58,13 +62,25 @@ impl AppError {
                 401,
                 "unauthorized",
                 "Missing or invalid credentials.",
-                Some("Send `Authorization: Bearer <token>`."),
+                Some("Send `Authorization: Bearer <token>`.".to_owned()),
             ),
             OriginNotAllowed => (
                 403,
                 "origin-not-allowed",
                 "This site does not accept submissions from this page's origin.",
-                Some("Add the page's origin to the site's allowed origins."),
+                Some("Add the page's origin to the site's allowed origins.".to_owned()),
+            ),
+            Forbidden { needed } => (
+                403,
+                "insufficient-scope",
+                "These credentials may not do this.",
+                Some(format!("This needs an API key with the `{needed}` scope.")),
+            ),
+            Conflict(why) => (
+                409,
+                "conflict",
+                "The change does not fit the lead's current state.",
+                Some(why.clone()),
             ),
             UnknownSite => (404, "unknown-site", "There is no site with this id.", None),
             NotFound => (404, "not-found", "There is nothing at this address.", None),
@@ -78,13 +94,13 @@ impl AppError {
                 413,
                 "payload-too-large",
                 "The request body is too large.",
-                Some("Request bodies are limited to 32 KiB."),
+                Some("Request bodies are limited to 32 KiB.".to_owned()),
             ),
             UnsupportedMediaType => (
                 415,
                 "unsupported-media-type",
                 "The request body must be JSON.",
-                Some("Send `Content-Type: application/json`."),
+                Some("Send `Content-Type: application/json`.".to_owned()),
             ),
             Invalid(_) => (422, "validation", "Some fields need attention.", None),
             Internal(_) => (
@@ -115,7 +131,7 @@ impl AppError {
             kind: format!("/problems/{slug}"),
             title: title.to_owned(),
             status,
-            detail: detail.map(str::to_owned),
+            detail,
             errors,
         };
         let headers = Headers::new();

@@ -87,7 +87,10 @@ async fn process(
     // Unsubscribing cancels what is pending, but a step already on its way (or a sequence
     // starting at that moment) is caught here: nothing reaches a lead who unsubscribed. Sales
     // alerts and the lead.hot event go to the site, not the lead.
-    if step.unsubscribed && step.template != Template::SalesAlert.as_str() {
+    // Likewise a lead that sales moved on (prospect or beyond): nurture stops there. And
+    // nothing at all goes out about a person whose data was erased.
+    let to_lead = step.template != Template::SalesAlert.as_str();
+    if step.erased || (to_lead && (step.unsubscribed || !step.nurtured)) {
         return repo.follow_up_cancelled(&step.id, now_ms).await;
     }
     if step.template == Template::StartSequence.as_str() {
@@ -226,7 +229,7 @@ pub async fn preview(
     site_id: &str,
     template: &str,
 ) -> Result<worker::Response, AppError> {
-    crate::http::require_admin(req, env)?;
+    crate::auth::require(req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
     let template = Template::parse(template).ok_or(AppError::NotFound)?;
     let site = repo.sender(site_id).await?.ok_or(AppError::UnknownSite)?;
     let sample_link = |action: &str| format!("{}/v1/{action}/SAMPLE", public_url(env));

@@ -106,7 +106,7 @@ pub async fn put(
     site_id: &str,
     form_id: &str,
 ) -> Result<Response, AppError> {
-    http::require_admin(&req, env)?;
+    crate::auth::require(&req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
     let form_id = validate::form_id(form_id)
         .map_err(|m| AppError::Invalid(vec![FieldError::new("form_id", m)]))?;
     let body = http::json_body(&mut req).await?;

@@ -1,12 +1,10 @@
-//! HTTP plumbing shared by the handlers: bounded JSON bodies, JSON answers, CORS, auth.
+//! HTTP plumbing shared by the handlers: bounded JSON bodies, JSON answers, CORS.
 
 use futures_util::StreamExt;
 use leadglue_shared::MAX_BODY_BYTES;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
-use worker::{Env, Headers, Request, Response};
+use worker::{Headers, Request, Response};
 
-use crate::config;
 use crate::error::AppError;
 
 /// Reads a JSON request body of at most [`MAX_BODY_BYTES`], refusing other media types. The
@@ -68,24 +66,4 @@ pub fn preflight(origin: &str, methods: &str) -> Result<Response, AppError> {
     headers.set("access-control-max-age", "7200")?;
     let response = Response::empty()?.with_status(204).with_headers(headers);
     Ok(allow_origin(response, origin))
-}
-
-/// Checks the admin token (the `ADMIN_TOKEN` secret). No secret configured means no admin
-/// access at all, never open access.
-pub fn require_admin(req: &Request, env: &Env) -> Result<(), AppError> {
-    let token = env.secret(config::ADMIN_TOKEN).map(|s| s.to_string());
-    require_bearer(req, token.as_deref().unwrap_or_default())
-}
-
-/// Checks `Authorization: Bearer <token>` against the expected token in constant time.
-fn require_bearer(req: &Request, expected: &str) -> Result<(), AppError> {
-    let given = req.headers().get("authorization")?.unwrap_or_default();
-    let token = given.strip_prefix("Bearer ").unwrap_or_default();
-    // `subtle` compares without an early exit, so timing says nothing about where a guess
-    // first differs.
-    if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized)
-    }
 }

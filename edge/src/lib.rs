@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod auth;
 mod config;
 mod error;
 mod followups;
@@ -10,6 +11,7 @@ mod links;
 mod providers;
 mod repo;
 mod router;
+mod sales;
 mod sites;
 
 use worker::{Context, Env, MessageBatch, Request, Response, ScheduledEvent, event};

@@ -5,8 +5,9 @@ use worker::{Context, Date, Env, Method, Request, Response};
 use crate::error::AppError;
 use crate::repo::Repo;
 use leadglue_shared::followup::Purpose;
+use leadglue_shared::sales::Scope;
 
-use crate::{config, followups, forms, http, leads, links, sites};
+use crate::{auth, config, followups, forms, http, leads, links, sales, sites};
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let path = req.path();
@@ -24,9 +25,12 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             })
             .await
         }
+        (["v1", "leads"], Method::Get | Method::Head) => {
+            with_repo(env, async |repo| sales::list(&req, env, repo).await).await
+        }
         (["v1", "leads"], Method::Options) => preflight(env, origin, "POST").await,
         (["v1", "leads"], _) => Err(AppError::MethodNotAllowed {
-            allow: "POST, OPTIONS",
+            allow: "GET, HEAD, POST, OPTIONS",
         }),
 
         (["v1", "sites", site], Method::Get | Method::Head) => {
@@ -48,16 +52,60 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             allow: "GET, HEAD, OPTIONS",
         }),
 
-        (["v1", "admin", "sites", site], Method::Put) => match repo(env) {
-            Ok(repo) => sites::put(req, env, &repo, site).await,
-            Err(err) => Err(err),
-        },
+        (["v1", "leads", "export"], Method::Get | Method::Head) => {
+            with_repo(env, async |repo| sales::export(&req, env, repo).await).await
+        }
+        (["v1", "leads", "export"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
+        (["v1", "leads", id], Method::Get | Method::Head) => {
+            with_repo(env, async |repo| sales::get(&req, env, repo, id).await).await
+        }
+        (["v1", "leads", id], Method::Patch) => {
+            with_repo(env, async |repo| sales::patch(req, env, repo, id).await).await
+        }
+        (["v1", "leads", id], Method::Delete) => {
+            with_repo(env, async |repo| sales::erase(&req, env, repo, id).await).await
+        }
+        (["v1", "leads", _], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, PATCH, DELETE",
+        }),
+        (["v1", "leads", id, "data"], Method::Get | Method::Head) => {
+            with_repo(env, async |repo| sales::data(&req, env, repo, id).await).await
+        }
+        (["v1", "leads", _, "data"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
+        (["v1", "leads", id, "notes"], Method::Post) => {
+            with_repo(env, async |repo| sales::add_note(req, env, repo, id).await).await
+        }
+        (["v1", "leads", _, "notes"], _) => Err(AppError::MethodNotAllowed { allow: "POST" }),
+
+        (["v1", "openapi.json"], Method::Get | Method::Head) => openapi(),
+        (["v1", "openapi.json"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
+
+        (["v1", "admin", "api-keys"], Method::Post) => {
+            with_repo(env, async |repo| sales::keys::create(req, env, repo).await).await
+        }
+        (["v1", "admin", "api-keys"], Method::Get) => {
+            with_repo(env, async |repo| sales::keys::list(&req, env, repo).await).await
+        }
+        (["v1", "admin", "api-keys"], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+        (["v1", "admin", "api-keys", id], Method::Delete) => {
+            with_repo(env, async |repo| {
+                sales::keys::revoke(&req, env, repo, id).await
+            })
+            .await
+        }
+        (["v1", "admin", "api-keys", _], _) => Err(AppError::MethodNotAllowed { allow: "DELETE" }),
+
+        (["v1", "admin", "sites", site], Method::Put) => {
+            with_repo(env, async |repo| sites::put(req, env, repo, site).await).await
+        }
         (["v1", "admin", "sites", _], _) => Err(AppError::MethodNotAllowed { allow: "PUT" }),
 
-        (["v1", "admin", "sites", site, "forms", form], Method::Put) => match repo(env) {
-            Ok(repo) => forms::put(req, env, &repo, site, form).await,
-            Err(err) => Err(err),
-        },
+        (["v1", "admin", "sites", site, "forms", form], Method::Put) => {
+            with_repo(env, async |repo| {
+                forms::put(req, env, repo, site, form).await
+            })
+            .await
+        }
         (["v1", "admin", "sites", _, "forms", _], _) => {
             Err(AppError::MethodNotAllowed { allow: "PUT" })
         }
@@ -65,27 +113,29 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         (["v1", "unsubscribe", token], Method::Get) => {
             links::button_page(env, Purpose::Unsubscribe, token)
         }
-        (["v1", "unsubscribe", token], Method::Post) => match repo(env) {
-            Ok(repo) => links::unsubscribe(env, &repo, token).await,
-            Err(err) => Err(err),
-        },
+        (["v1", "unsubscribe", token], Method::Post) => {
+            with_repo(env, async |repo| links::unsubscribe(env, repo, token).await).await
+        }
         (["v1", "confirm", token], Method::Get) => links::button_page(env, Purpose::Confirm, token),
-        (["v1", "confirm", token], Method::Post) => match repo(env) {
-            Ok(repo) => links::confirm(env, &repo, token).await,
-            Err(err) => Err(err),
-        },
+        (["v1", "confirm", token], Method::Post) => {
+            with_repo(env, async |repo| links::confirm(env, repo, token).await).await
+        }
         (["v1", "confirm", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
         (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
 
-        (["v1", "admin", "sites", site, "templates", template], Method::Get) => match repo(env) {
-            Ok(repo) => followups::preview(&req, env, &repo, site, template).await,
-            Err(err) => Err(err),
-        },
+        (["v1", "admin", "sites", site, "templates", template], Method::Get) => {
+            with_repo(env, async |repo| {
+                followups::preview(&req, env, repo, site, template).await
+            })
+            .await
+        }
         (["v1", "admin", "sites", _, "templates", _], _) => {
             Err(AppError::MethodNotAllowed { allow: "GET" })
         }
 
-        (["v1", "admin", "follow-ups", "run"], Method::Post) => run_follow_ups(req, env).await,
+        (["v1", "admin", "follow-ups", "run"], Method::Post) => {
+            with_repo(env, async |repo| run_follow_ups(&req, env, repo).await).await
+        }
         (["v1", "admin", "follow-ups", "run"], _) => {
             Err(AppError::MethodNotAllowed { allow: "POST" })
         }
@@ -103,6 +153,23 @@ struct Health {
 
 fn repo(env: &Env) -> Result<Repo, AppError> {
     Ok(Repo::new(env.d1(config::DB)?))
+}
+
+async fn with_repo(
+    env: &Env,
+    handler: impl AsyncFnOnce(&Repo) -> Result<Response, AppError>,
+) -> Result<Response, AppError> {
+    handler(&repo(env)?).await
+}
+
+/// The OpenAPI 3.1 document describing every public endpoint (docs/openapi.json, built in).
+fn openapi() -> Result<Response, AppError> {
+    let mut response = Response::ok(include_str!("../../docs/openapi.json"))?;
+    let headers = response.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("access-control-allow-origin", "*")?;
+    headers.set("cache-control", "public, max-age=300")?;
+    Ok(response)
 }
 
 /// Runs a handler of the public (widget-facing) API. Its successes carry their own CORS
@@ -143,8 +210,8 @@ async fn preflight(env: &Env, origin: Option<String>, methods: &str) -> Result<R
 /// `POST /v1/admin/follow-ups/run[?now=<unix ms>][&site=<id>]`: queues the steps due now (or
 /// as of `now`, to run a schedule ahead of time in tests and rehearsals), of one site's leads or
 /// all. What the cron trigger does.
-async fn run_follow_ups(req: Request, env: &Env) -> Result<Response, AppError> {
-    http::require_admin(&req, env)?;
+async fn run_follow_ups(req: &Request, env: &Env, repo: &Repo) -> Result<Response, AppError> {
+    auth::require(req, env, repo, Scope::Admin).await?;
     let url = req.url()?;
     let now_ms = match url.query_pairs().find(|(k, _)| k == "now") {
         Some((_, v)) => v.parse::<i64>().map_err(|_| {

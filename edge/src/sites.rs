@@ -51,7 +51,7 @@ pub async fn put(
     repo: &Repo,
     site_id: &str,
 ) -> Result<Response, AppError> {
-    http::require_admin(&req, env)?;
+    crate::auth::require(&req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
     let site_id = validate::site_id(site_id)
         .map_err(|m| AppError::Invalid(vec![leadglue_shared::FieldError::new("site_id", m)]))?;
     let body = http::json_body(&mut req).await?;

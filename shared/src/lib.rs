@@ -5,6 +5,7 @@ pub mod followup;
 pub mod form;
 pub mod json;
 pub mod problem;
+pub mod sales;
 pub mod score;
 pub mod site;
 pub mod submission;

@@ -13,7 +13,14 @@ pub struct Worker {
     state: PathBuf,
     mail: PathBuf,
     agent: ureq::Agent,
+    /// Set on the Worker whose D1 tests seed directly: requests wait while a seed writes.
+    gate: Option<&'static std::sync::RwLock<()>>,
 }
+
+/// Seeding writes to D1 from outside the Worker, and the Worker does not wait for SQLite's
+/// lock (it fails with SQLITE_BUSY). So seeding happens on a Worker of its own, and requests to
+/// it from this test process wait while a seed is being written.
+static SEEDING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// An answer, read whole.
 #[derive(Debug)]
@@ -63,7 +70,19 @@ impl Worker {
                 .http_status_as_error(false)
                 .build()
                 .into(),
+            gate: None,
         }
+    }
+
+    /// The Worker kept for tests that seed thousands of leads straight into its D1 (listing,
+    /// export): nothing else runs there, so seeding cannot disturb other tests.
+    pub fn for_seeding() -> Self {
+        let mut worker = Self::other("LEADGLUE_BULK_URL");
+        worker.state = PathBuf::from(
+            std::env::var("LEADGLUE_BULK_STATE").expect("LEADGLUE_BULK_STATE is set"),
+        );
+        worker.gate = Some(&SEEDING);
+        worker
     }
 
     /// The same, but talking to another of the Workers `cargo xtask test` started (named by
@@ -94,6 +113,9 @@ impl Worker {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        let _gate = self
+            .gate
+            .map(|g| g.read().unwrap_or_else(|e| e.into_inner()));
         let run = match body {
             Some(bytes) => self
                 .agent
@@ -249,6 +271,86 @@ impl Worker {
         .expect("rows")
     }
 
+    /// Creates an API key with these scopes; returns (id, key).
+    pub fn api_key(&self, scopes: &[&str]) -> (String, String) {
+        let token = self.admin_token.clone();
+        let answer = self.call(
+            "POST",
+            "/v1/admin/api-keys",
+            Some(&token),
+            Some(&json!({ "name": unique("test key"), "scopes": scopes })),
+        );
+        assert_eq!(answer.status, 201, "creating a key: {}", answer.body);
+        let body = answer.json();
+        (
+            body["id"].as_str().expect("an id").to_owned(),
+            body["key"].as_str().expect("a key").to_owned(),
+        )
+    }
+
+    /// A request with `Authorization: Bearer <token>` (if any) and a JSON body (if any).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("serialisable"));
+        if bytes.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.send(method, path, &headers, bytes.as_deref())
+    }
+
+    /// Writes leads straight into D1 (see [`Worker::d1_for_seeding`]), in one transaction.
+    pub fn seed_leads(&self, leads: &[SeedLead]) {
+        let gate = self
+            .gate
+            .expect("seed only the Worker from `Worker::for_seeding`");
+        let _writing = gate.write().unwrap_or_else(|e| e.into_inner());
+        let mut db = self.d1_for_seeding();
+        let tx = db.transaction().expect("a transaction");
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO leads (id, site_id, email, name, company, phone, message,
+                        consent_text_version, idempotency_key, created_at, form_id, grade,
+                        score, channel, status, assignee, tags)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'v1', ?1, ?8, ?9, ?10, ?11, ?12, ?13,
+                             ?14, ?15)",
+                )
+                .expect("an insert");
+            for l in leads {
+                insert
+                    .execute(rusqlite::params![
+                        l.id,
+                        l.site_id,
+                        l.email,
+                        l.name,
+                        l.company,
+                        l.phone,
+                        l.message,
+                        l.created_at,
+                        l.form_id,
+                        l.grade,
+                        l.score,
+                        l.channel,
+                        l.status,
+                        l.assignee,
+                        serde_json::to_string(&l.tags).expect("tags"),
+                    ])
+                    .expect("a seeded lead");
+            }
+        }
+        tx.commit().expect("seeded leads committed");
+    }
+
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }
@@ -256,6 +358,20 @@ impl Worker {
     /// Opens the Worker's local D1 read-only (the Worker keeps writing; SQLite's WAL lets a
     /// reader in alongside).
     pub fn d1(&self) -> rusqlite::Connection {
+        self.open_d1(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    /// Opens the local D1 for writing: only to seed thousands of leads quickly, for tests of
+    /// reading them back (listing, export). SQLite's locks keep the Worker's writes and ours
+    /// apart; the busy timeout waits for the Worker's.
+    pub fn d1_for_seeding(&self) -> rusqlite::Connection {
+        let db = self.open_d1(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE);
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .expect("a busy timeout");
+        db
+    }
+
+    fn open_d1(&self, flags: rusqlite::OpenFlags) -> rusqlite::Connection {
         let dir = self.state.join("v3/d1/miniflare-D1DatabaseObject");
         let file = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -266,8 +382,7 @@ impl Worker {
                     && p.file_stem().is_some_and(|s| s != "metadata")
             })
             .expect("the local D1 database file");
-        rusqlite::Connection::open_with_flags(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("the local D1 opens")
+        rusqlite::Connection::open_with_flags(&file, flags).expect("the local D1 opens")
     }
 
     /// How many leads a site has in D1.
@@ -279,6 +394,80 @@ impl Worker {
                 |row| row.get(0),
             )
             .expect("counting leads")
+    }
+}
+
+/// A lead written straight into D1 by [`Worker::seed_leads`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedLead {
+    pub id: String,
+    pub site_id: String,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub phone: Option<String>,
+    pub message: Option<String>,
+    pub created_at: String,
+    pub form_id: String,
+    pub grade: String,
+    pub score: i64,
+    pub channel: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl SeedLead {
+    /// The `i`th of a varied population for `site`: grades, statuses, channels and forms
+    /// rotate; every few leads carry text a CSV writer or a spreadsheet must handle with care
+    /// (commas, quotes, line breaks, formulas, non-ASCII). Pairs of leads share a creation time,
+    /// so ordering must fall back on the id.
+    pub fn nth(site: &str, i: usize) -> Self {
+        let tricky = [
+            "Plain",
+            "Comma, Inc.",
+            "Quote \"Q\" Ltd",
+            "Line\r\nbreak",
+            "=HYPERLINK(\"http://evil\")",
+            "+1 555 0100",
+            "-10%",
+            "@SUM(A1)",
+            "Zoë Ørsted 東京",
+        ];
+        let ms = i / 2;
+        Self {
+            id: format!("{site}-{i:06}"),
+            site_id: site.to_owned(),
+            email: format!("person{i}@example.com"),
+            name: format!("Person {i} {}", tricky[i % tricky.len()]),
+            company: (!i.is_multiple_of(4)).then(|| tricky[(i / 3) % tricky.len()].to_owned()),
+            phone: (i.is_multiple_of(3)).then(|| format!("+44 20 7946 {:04}", i % 10_000)),
+            message: (i.is_multiple_of(5))
+                .then(|| format!("Message {i}\nwith a second line, and \"quotes\"")),
+            created_at: format!(
+                "2026-01-01T{:02}:{:02}:{:02}.{:03}Z",
+                ms / 3_600_000,
+                (ms / 60_000) % 60,
+                (ms / 1000) % 60,
+                ms % 1000
+            ),
+            form_id: if i.is_multiple_of(2) {
+                "default"
+            } else {
+                "demo"
+            }
+            .to_owned(),
+            grade: ["hot", "warm", "cold"][i % 3].to_owned(),
+            score: i64::try_from(i % 100).unwrap_or_default(),
+            channel: ["direct", "paid_search", "organic_search", "email"][i % 4].to_owned(),
+            status: ["lead", "lead", "prospect", "customer", "disqualified"][i % 5].to_owned(),
+            assignee: (i.is_multiple_of(7)).then(|| "sam@northwind.example".to_owned()),
+            tags: if i.is_multiple_of(6) {
+                vec!["vip".into(), "q4".into()]
+            } else {
+                Vec::new()
+            },
+        }
     }
 }
 

@@ -328,9 +328,9 @@ fn admin_refuses_invalid_definitions_field_by_field() {
 fn unknown_paths_and_methods_get_problems() {
     let worker = Worker::from_env();
     worker.get("/v1/nothing-here", &[]).problem(404);
-    let wrong = worker.get("/v1/leads", &[]);
+    let wrong = worker.send("PUT", "/v1/leads", &[], None);
     wrong.problem(405);
-    assert_eq!(wrong.header("allow"), Some("POST, OPTIONS"));
+    assert_eq!(wrong.header("allow"), Some("GET, HEAD, POST, OPTIONS"));
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub fn run(args: &[String]) -> Result<()> {
         tmpdir: None,
     })?;
     seed_demo_site(&worker.base_url, &secrets.admin_token)?;
+    let api_key = crate::keys::create(
+        &worker.base_url,
+        &secrets.admin_token,
+        "cargo xtask dev",
+        &["leads:read".to_owned(), "leads:write".to_owned()],
+    )?;
     // wrangler dev does not fire cron triggers: do it every minute, as Cloudflare would.
     let cron = format!("{}/__scheduled", worker.base_url);
     std::thread::spawn(move || {
@@ -47,6 +53,10 @@ pub fn run(args: &[String]) -> Result<()> {
         "    (cd edge && npx wrangler d1 execute DB --local --persist-to .wrangler/state \\\n       --command 'SELECT id, email, name, created_at FROM leads ORDER BY id DESC LIMIT 10')"
     );
     println!("  Emails the Worker sends land in {}", sink.dir.display());
+    println!("  Sales API key (leads:read, leads:write), shown once:");
+    println!("    {api_key}");
+    println!("    curl -H 'authorization: Bearer {api_key}' '{base}/v1/leads?grade=hot'");
+    println!("  API description: {base}/v1/openapi.json (docs/api.md)");
     println!("  Stop with Ctrl-C.");
     println!();
     worker.wait()

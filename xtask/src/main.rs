@@ -6,10 +6,12 @@
 //!   integration and browser tests against a freshly started local Worker.
 //! - `cargo xtask build`: the release builds alone.
 //! - `cargo xtask bench`: sizes and micro-benchmarks against the budgets (see `bench.rs`).
+//! - `cargo xtask api-key create|revoke`: Sales API keys on the local Worker (see `keys.rs`).
 
 mod bench;
 mod build;
 mod dev;
+mod keys;
 mod mailsink;
 mod test;
 mod tools;
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("build") => tools::ensure_build_tools().and_then(|tools| build::all(&tools)),
         Some("bench") => bench::run(&args[1..]),
+        Some("api-key") => keys::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -38,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port P] | test | build | bench>";
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | bench | api-key create|revoke …>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -6,10 +6,14 @@ use std::process::Command;
 use crate::wrangler::{self, Options, Wrangler};
 use crate::{Result, build, cargo, dev, mailsink, root, tools};
 
+/// With `-- <cargo test arguments>` (e.g. `cargo xtask test -- --test sales`), only the
+/// integration tests run, with those arguments: a quick loop while working on the edge.
 pub fn run(args: &[String]) -> Result<()> {
-    if !args.is_empty() {
-        return Err(crate::USAGE.to_owned());
-    }
+    let only: Option<&[String]> = match args {
+        [] => None,
+        [dashes, rest @ ..] if dashes == "--" => Some(rest),
+        _ => return Err(crate::USAGE.to_owned()),
+    };
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let tools = tools::ensure_build_tools()?;
     let chromium = match tools::ensure_chromium() {
@@ -21,28 +25,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     };
 
-    crate::run(cargo().args(["fmt", "--all", "--check"]))?;
-    crate::run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    crate::run(cargo().args([
-        "clippy",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--package",
-        "leadglue-widget",
-        "--package",
-        "leadglue-edge",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    crate::run(cargo().args(["test", "--workspace", "--exclude", "leadglue-tests"]))?;
+    if only.is_none() {
+        lint_and_unit_tests()?;
+    }
     build::all(&tools)?;
 
     // A throwaway local D1 per run, so tests never see another run's leads.
@@ -70,6 +55,10 @@ pub fn run(args: &[String]) -> Result<()> {
     wrangler::migrate(&run_dir.join("state-cloudflare"))?;
     let eml = run_dir.join("tmp-cloudflare");
     let cloudflare = start("cloudflare", &run_dir.join("state-cloudflare"), Some(&eml))?;
+    // Tests that seed thousands of leads straight into D1 get a Worker of their own.
+    let bulk_state = run_dir.join("state-bulk");
+    wrangler::migrate(&bulk_state)?;
+    let bulk = start("resend", &bulk_state, None)?;
     let env = [
         ("LEADGLUE_BASE_URL", worker.base_url.clone()),
         ("LEADGLUE_ADMIN_TOKEN", secrets.admin_token),
@@ -80,14 +69,19 @@ pub fn run(args: &[String]) -> Result<()> {
         ("LEADGLUE_POSTMARK_URL", postmark.base_url.clone()),
         ("LEADGLUE_CLOUDFLARE_URL", cloudflare.base_url.clone()),
         ("LEADGLUE_EML_DIR", eml.display().to_string()),
+        ("LEADGLUE_BULK_URL", bulk.base_url.clone()),
+        ("LEADGLUE_BULK_STATE", bulk_state.display().to_string()),
     ];
 
     let mut integration = cargo();
     integration.args(["test", "--package", "leadglue-tests"]);
+    if let Some(args) = only {
+        integration.args(args);
+    }
     integration.envs(env.iter().cloned());
     crate::run(&mut integration)?;
 
-    if let Some(chromium) = chromium {
+    if let Some(chromium) = chromium.filter(|_| only.is_none()) {
         let mut e2e = Command::new("node");
         // A hung browser test fails after two minutes instead of eating CI's time.
         e2e.args(["--test", "--test-concurrency=1", "--test-timeout=120000"])
@@ -97,8 +91,33 @@ pub fn run(args: &[String]) -> Result<()> {
             .envs(env.iter().cloned());
         crate::run(&mut e2e)?;
     }
-    drop((worker, postmark, cloudflare));
+    drop((worker, postmark, cloudflare, bulk));
     let _ = std::fs::remove_dir_all(&run_dir);
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+fn lint_and_unit_tests() -> Result<()> {
+    crate::run(cargo().args(["fmt", "--all", "--check"]))?;
+    crate::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    crate::run(cargo().args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "leadglue-widget",
+        "--package",
+        "leadglue-edge",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    crate::run(cargo().args(["test", "--workspace", "--exclude", "leadglue-tests"]))
 }

@@ -3,6 +3,7 @@
 
 use leadglue_shared::attribution::{Attribution, Channel};
 use leadglue_shared::followup::{self, Audience, OptIn, Planned};
+use leadglue_shared::sales::Status;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -10,6 +11,10 @@ use serde::Deserialize;
 use worker::{D1Database, query};
 
 use crate::error::AppError;
+
+mod sales;
+
+pub use sales::{ApiKeyRow, Change};
 
 pub struct Repo {
     db: D1Database,
@@ -100,6 +105,8 @@ struct RecipientRow {
     logo_url: Option<String>,
     brand_color: Option<String>,
     unsubscribed_at: Option<String>,
+    status: String,
+    erased_at: Option<String>,
 }
 
 /// What emails say about the site that sends them.
@@ -143,10 +150,14 @@ pub struct ClaimedFollowUp {
     pub brand_color: Option<String>,
     /// The lead unsubscribed (perhaps while this step was on its way).
     pub unsubscribed: bool,
+    /// The lead is still nurtured: sales has not moved it on (to prospect or beyond).
+    pub nurtured: bool,
+    /// The person's data was erased: nothing may be sent about them.
+    pub erased: bool,
 }
 
 #[derive(Deserialize)]
-struct IdRow {
+pub(crate) struct IdRow {
     id: String,
 }
 
@@ -488,7 +499,7 @@ impl Repo {
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
                     s.sequences, s.webhook_url, s.logo_url, s.brand_color,
-                    f.definition AS form_definition, l.unsubscribed_at
+                    f.definition AS form_definition, l.unsubscribed_at, l.status, l.erased_at
              FROM leads l JOIN sites s ON s.id = l.site_id
              LEFT JOIN forms f
                 ON f.site_id = l.site_id AND f.form_id = l.form_id AND f.version = l.form_version
@@ -524,6 +535,8 @@ impl Repo {
             logo_url: recipient.logo_url,
             brand_color: recipient.brand_color,
             unsubscribed: recipient.unsubscribed_at.is_some(),
+            nurtured: recipient.status == Status::Lead.as_str(),
+            erased: recipient.erased_at.is_some(),
         }))
     }
 
@@ -618,7 +631,8 @@ impl Repo {
         let read = query!(
             &self.db,
             "SELECT id FROM leads
-             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL
+               AND status = 'lead'",
             &lead_id
         )?;
         if read.first::<IdRow>(None).await?.is_none() {
@@ -629,7 +643,8 @@ impl Repo {
         let mut batch = vec![query!(
             &self.db,
             "UPDATE leads SET confirmed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+             WHERE id = ?1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL
+               AND status = 'lead'",
             &lead_id
         )?];
         for planned in steps {

@@ -1,0 +1,438 @@
+//! SQL of the Sales API: API keys, lead lists and records, lifecycle changes, notes, erasure.
+
+use leadglue_shared::sales::{
+    ChangeRecord, ConsentRecord, FollowUpRecord, LeadListItem, LeadQuery, LeadRecord, Note, Status,
+};
+use serde::Deserialize;
+use worker::query;
+
+use super::{IdRow, Repo};
+use crate::error::AppError;
+
+/// A stored API key (the secret itself is never stored).
+#[derive(Deserialize)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub secret_hash: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// The columns every lead listing reads.
+const LIST_COLUMNS: &str = "id, created_at, site_id, form_id, status, grade, score, email, name,
+    company, phone, message, channel, assignee, tags";
+
+#[derive(Deserialize)]
+struct ListRow {
+    id: String,
+    created_at: String,
+    site_id: String,
+    form_id: String,
+    status: Status,
+    grade: leadglue_shared::Grade,
+    score: i64,
+    email: String,
+    name: String,
+    company: Option<String>,
+    phone: Option<String>,
+    message: Option<String>,
+    channel: String,
+    assignee: Option<String>,
+    tags: String,
+}
+
+impl ListRow {
+    fn into_item(self) -> Result<LeadListItem, AppError> {
+        Ok(LeadListItem {
+            tags: from_json(&self.tags, "tags")?,
+            id: self.id,
+            created_at: self.created_at,
+            site_id: self.site_id,
+            form_id: self.form_id,
+            status: self.status,
+            grade: self.grade,
+            score: self.score,
+            email: self.email,
+            name: self.name,
+            company: self.company,
+            phone: self.phone,
+            message: self.message,
+            channel: self.channel,
+            assignee: self.assignee,
+        })
+    }
+}
+
+/// The rest of a lead's record.
+#[derive(Deserialize)]
+struct DetailRow {
+    form_version: u32,
+    answers: String,
+    score_reasons: String,
+    attribution: String,
+    consent_text_version: String,
+    consent_ip: Option<String>,
+    page_url: Option<String>,
+    confirmed_at: Option<String>,
+    unsubscribed_at: Option<String>,
+    erased_at: Option<String>,
+}
+
+/// What a change is checked against.
+#[derive(Deserialize)]
+pub struct LeadState {
+    pub status: Status,
+    pub assignee: Option<String>,
+    pub tags: String,
+    pub version: i64,
+    pub erased_at: Option<String>,
+}
+
+/// A change to apply: the new values and the recorded (field, from, to) triples.
+pub struct Change<'a> {
+    pub lead_id: &'a str,
+    /// The version read; the change applies only if the lead is still at it.
+    pub version: i64,
+    pub status: Status,
+    pub assignee: Option<&'a str>,
+    pub tags: &'a [String],
+    pub recorded: Vec<(&'static str, Option<String>, Option<String>)>,
+    pub actor: &'a str,
+    /// Cancel the lead's pending nurture steps (it left the `lead` status).
+    pub stop_nurture: bool,
+    pub now_ms: i64,
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, AppError> {
+    serde_json::from_str(text).map_err(|e| AppError::Internal(format!("stored {what}: {e}")))
+}
+
+impl Repo {
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT id, name, scopes, secret_hash, created_at, last_used_at, revoked_at
+             FROM api_keys WHERE id = ?1",
+            &id
+        )?;
+        Ok(stmt.first::<ApiKeyRow>(None).await?)
+    }
+
+    /// Records that a key was used, at most once a minute (a write per request would double
+    /// the cost of every read).
+    pub async fn touch_api_key(
+        &self,
+        id: &str,
+        last_used_at: Option<&str>,
+    ) -> Result<(), AppError> {
+        let now = worker::Date::now().as_millis();
+        let last = last_used_at
+            .map(|t| worker::Date::new(worker::DateInit::String(t.to_owned())).as_millis());
+        if last.is_some_and(|last| now.saturating_sub(last) < 60_000) {
+            return Ok(());
+        }
+        query!(
+            &self.db,
+            "UPDATE api_keys SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            &id
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn create_api_key(
+        &self,
+        id: &str,
+        name: &str,
+        scopes: &str,
+        secret_hash: &str,
+    ) -> Result<ApiKeyRow, AppError> {
+        let stmt = query!(
+            &self.db,
+            "INSERT INTO api_keys (id, name, scopes, secret_hash) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id, name, scopes, secret_hash, created_at, last_used_at, revoked_at",
+            &id,
+            &name,
+            &scopes,
+            &secret_hash
+        )?;
+        stmt.first::<ApiKeyRow>(None)
+            .await?
+            .ok_or_else(|| AppError::Internal("the new key was not returned".into()))
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT id, name, scopes, secret_hash, created_at, last_used_at, revoked_at
+             FROM api_keys ORDER BY created_at DESC"
+        );
+        Ok(stmt.all().await?.results::<ApiKeyRow>()?)
+    }
+
+    /// Revokes a key (kept, marked, for the record). `false` for an unknown key.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, AppError> {
+        let stmt = query!(
+            &self.db,
+            "UPDATE api_keys
+             SET revoked_at = COALESCE(revoked_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             WHERE id = ?1 RETURNING id",
+            &id
+        )?;
+        Ok(stmt.first::<IdRow>(None).await?.is_some())
+    }
+
+    /// One page of leads, newest first, after the query's cursor. Erased leads (anonymous
+    /// tombstones) are not listed.
+    pub async fn list_leads(&self, query: &LeadQuery) -> Result<Vec<LeadListItem>, AppError> {
+        let f = &query.filter;
+        let (after_at, after_id) = match &query.after {
+            Some(cursor) => (Some(cursor.created_at.as_str()), Some(cursor.id.as_str())),
+            None => (None, None),
+        };
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM leads
+             WHERE erased_at IS NULL
+               AND (?1 IS NULL OR site_id = ?1)
+               AND (?2 IS NULL OR form_id = ?2)
+               AND (?3 IS NULL OR grade = ?3)
+               AND (?4 IS NULL OR status = ?4)
+               AND (?5 IS NULL OR channel = ?5)
+               AND (?6 IS NULL OR created_at >= ?6)
+               AND (?7 IS NULL OR created_at < ?7)
+               AND (?8 IS NULL OR instr(lower(email), ?8) > 0 OR instr(lower(name), ?8) > 0
+                    OR instr(lower(COALESCE(company, '')), ?8) > 0)
+               AND (?9 IS NULL OR created_at < ?9 OR (created_at = ?9 AND id < ?10))
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?11"
+        );
+        let stmt = query!(
+            &self.db,
+            &sql,
+            &f.site,
+            &f.form,
+            &f.grade.map(|g| g.as_str()),
+            &f.status.map(Status::as_str),
+            &f.channel,
+            &f.since,
+            &f.until,
+            &f.q,
+            &after_at,
+            &after_id,
+            &query.limit
+        )?;
+        stmt.all()
+            .await?
+            .results::<ListRow>()?
+            .into_iter()
+            .map(ListRow::into_item)
+            .collect()
+    }
+
+    /// Everything stored about a lead, in one D1 batch.
+    pub async fn lead_record(&self, id: &str) -> Result<Option<LeadRecord>, AppError> {
+        let lead = query!(
+            &self.db,
+            &format!(
+                "SELECT {LIST_COLUMNS}, form_version, answers, score_reasons, attribution,
+                        consent_text_version, consent_ip, page_url, confirmed_at,
+                        unsubscribed_at, erased_at
+                 FROM leads WHERE id = ?1"
+            ),
+            &id
+        )?;
+        let follow_ups = query!(
+            &self.db,
+            "SELECT step, channel, template, state, due_at, attempts, last_error
+             FROM follow_ups WHERE lead_id = ?1 ORDER BY step",
+            &id
+        )?;
+        let history = query!(
+            &self.db,
+            "SELECT at, actor, field, from_value AS \"from\", to_value AS \"to\"
+             FROM lead_changes WHERE lead_id = ?1 ORDER BY version, field",
+            &id
+        )?;
+        let notes = query!(
+            &self.db,
+            "SELECT id, created_at, author, body FROM lead_notes
+             WHERE lead_id = ?1 ORDER BY created_at, id",
+            &id
+        )?;
+        let results = self
+            .db
+            .batch(vec![lead, follow_ups, history, notes])
+            .await?;
+        let [lead, follow_ups, history, notes] = results.as_slice() else {
+            return Err(AppError::Internal(
+                "a batch of four gave another count".into(),
+            ));
+        };
+        let Some(list) = lead.results::<ListRow>()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let detail = lead
+            .results::<DetailRow>()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("the lead row vanished".into()))?;
+        let list = list.into_item()?;
+        Ok(Some(LeadRecord {
+            form_version: detail.form_version,
+            answers: from_json(&detail.answers, "answers")?,
+            reasons: from_json(&detail.score_reasons, "reasons")?,
+            attribution: from_json(&detail.attribution, "attribution")?,
+            consent: ConsentRecord {
+                given_at: list.created_at.clone(),
+                text_version: detail.consent_text_version,
+                ip: detail.consent_ip,
+                page_url: detail.page_url,
+                confirmed_at: detail.confirmed_at,
+                unsubscribed_at: detail.unsubscribed_at,
+            },
+            lead: list,
+            follow_ups: follow_ups.results::<FollowUpRecord>()?,
+            history: history.results::<ChangeRecord>()?,
+            notes: notes.results::<Note>()?,
+            erased_at: detail.erased_at,
+        }))
+    }
+
+    pub async fn lead_state(&self, id: &str) -> Result<Option<LeadState>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT status, assignee, tags, version, erased_at FROM leads WHERE id = ?1",
+            &id
+        )?;
+        Ok(stmt.first::<LeadState>(None).await?)
+    }
+
+    /// Applies a change and records it, atomically, if the lead is still at the version read.
+    /// `false` when another change got there first.
+    pub async fn change_lead(&self, change: &Change<'_>) -> Result<bool, AppError> {
+        let tags =
+            serde_json::to_string(change.tags).map_err(|e| AppError::Internal(e.to_string()))?;
+        let next = change.version + 1;
+        // A token only this change writes, so the statements after the update can tell that it
+        // was this change that moved the lead to `next`.
+        let token = uuid::Uuid::now_v7().to_string();
+        let mut batch = vec![query!(
+            &self.db,
+            "UPDATE leads SET status = ?2, assignee = ?3, tags = ?4, version = ?5, change_id = ?6
+             WHERE id = ?1 AND version = ?7 AND erased_at IS NULL
+             RETURNING id",
+            &change.lead_id,
+            &change.status.as_str(),
+            &change.assignee,
+            &tags,
+            &next,
+            &token,
+            &change.version
+        )?];
+        for (field, from, to) in &change.recorded {
+            batch.push(query!(
+                &self.db,
+                "INSERT INTO lead_changes (lead_id, version, field, from_value, to_value, actor)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE EXISTS (SELECT 1 FROM leads WHERE id = ?1 AND change_id = ?7)",
+                &change.lead_id,
+                &next,
+                field,
+                from,
+                to,
+                &change.actor,
+                &token
+            )?);
+        }
+        if change.stop_nurture {
+            // Alerts to the site's sales inbox stay; everything meant for the lead stops.
+            batch.push(query!(
+                &self.db,
+                "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2
+                 WHERE lead_id = ?1 AND state IN ('scheduled', 'queued')
+                   AND template <> 'sales_alert'
+                   AND EXISTS (SELECT 1 FROM leads WHERE id = ?1 AND change_id = ?3)",
+                &change.lead_id,
+                &change.now_ms,
+                &token
+            )?);
+        }
+        let results = self.db.batch(batch).await?;
+        Ok(results
+            .first()
+            .map(|r| r.results::<IdRow>())
+            .transpose()?
+            .is_some_and(|rows| !rows.is_empty()))
+    }
+
+    /// Adds a note; `None` when there is no such lead (or it was erased).
+    pub async fn add_note(
+        &self,
+        id: &str,
+        lead_id: &str,
+        author: &str,
+        body: &str,
+    ) -> Result<Option<Note>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "INSERT INTO lead_notes (id, lead_id, author, body)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE EXISTS (SELECT 1 FROM leads WHERE id = ?2 AND erased_at IS NULL)
+             RETURNING id, created_at, author, body",
+            &id,
+            &lead_id,
+            &author,
+            &body
+        )?;
+        Ok(stmt.first::<Note>(None).await?)
+    }
+
+    /// Erases what a lead says about the person, atomically: contact details, answers,
+    /// attribution, consent IP and page, notes, the tags and assignee history; cancels the
+    /// follow-ups not yet sent. The row stays as an anonymous tombstone (site, form, grade,
+    /// score, status, channel, dates), so counts stay right. `false` for an unknown lead.
+    pub async fn erase_lead(&self, id: &str, now_ms: i64) -> Result<bool, AppError> {
+        let erase = query!(
+            &self.db,
+            "UPDATE leads SET email = '', name = '', company = NULL, phone = NULL,
+                    message = NULL, consent_ip = NULL, page_url = NULL, answers = '{}',
+                    score_reasons = '[]', attribution = '{}', assignee = NULL, tags = '[]',
+                    idempotency_key = 'erased:' || id,
+                    unsubscribed_at = COALESCE(unsubscribed_at,
+                                               strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    erased_at = COALESCE(erased_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             WHERE id = ?1 RETURNING id",
+            &id
+        )?;
+        let follow_ups = query!(
+            &self.db,
+            "UPDATE follow_ups
+             SET state = CASE WHEN state IN ('scheduled', 'queued') THEN 'cancelled'
+                              ELSE state END,
+                 last_error = NULL, updated_at = ?2
+             WHERE lead_id = ?1",
+            &id,
+            &now_ms
+        )?;
+        let notes = query!(&self.db, "DELETE FROM lead_notes WHERE lead_id = ?1", &id)?;
+        let history = query!(
+            &self.db,
+            "UPDATE lead_changes SET from_value = NULL, to_value = NULL
+             WHERE lead_id = ?1 AND field IN ('assignee', 'tags')",
+            &id
+        )?;
+        let results = self
+            .db
+            .batch(vec![erase, follow_ups, notes, history])
+            .await?;
+        Ok(results
+            .first()
+            .map(|r| r.results::<IdRow>())
+            .transpose()?
+            .is_some_and(|rows| !rows.is_empty()))
+    }
+}

@@ -1,0 +1,990 @@
+//! The sales side of a lead: its lifecycle (statuses and the moves between them), the Sales API's
+//! filters and cursors, API keys and their scopes, and CSV export cells. Pure: the edge stores
+//! and serves, this module decides.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::FieldError;
+use crate::score::{Grade, Reason};
+
+/// Where a lead stands with sales. A lead moves forward (`lead → prospect → customer →
+/// repeat_customer`) or out (`disqualified`), and a disqualified lead can be reopened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Lead,
+    Prospect,
+    Customer,
+    RepeatCustomer,
+    Disqualified,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Lead,
+        Status::Prospect,
+        Status::Customer,
+        Status::RepeatCustomer,
+        Status::Disqualified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Lead => "lead",
+            Status::Prospect => "prospect",
+            Status::Customer => "customer",
+            Status::RepeatCustomer => "repeat_customer",
+            Status::Disqualified => "disqualified",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// The statuses this one may move to.
+    pub fn next(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            // Someone may buy on the first call: a lead can skip the prospect stage.
+            Lead => &[Prospect, Customer, Disqualified],
+            Prospect => &[Customer, Disqualified],
+            Customer => &[RepeatCustomer],
+            RepeatCustomer => &[],
+            // Reopened: back to the start, or straight to a conversation.
+            Disqualified => &[Lead, Prospect],
+        }
+    }
+
+    /// Checks a move. Staying put is allowed (a repeated PATCH changes nothing); anything else
+    /// not in [`Status::next`] is refused with an explanation a salesperson can act on.
+    pub fn check_move(self, to: Status) -> Result<(), String> {
+        if self == to || self.next().contains(&to) {
+            return Ok(());
+        }
+        let allowed = self.next();
+        let because = match self {
+            Status::RepeatCustomer => "a repeat customer is the last stage".to_owned(),
+            Status::Customer => "a customer can only become a repeat customer".to_owned(),
+            _ => format!(
+                "from {} a lead can move to {}",
+                self.as_str(),
+                join_statuses(allowed)
+            ),
+        };
+        Err(format!(
+            "A lead cannot move from {} to {}: {because}.",
+            self.as_str(),
+            to.as_str()
+        ))
+    }
+
+    /// Whether nurture sequences still run for a lead with this status: only a plain lead is
+    /// nurtured; a prospect or customer talks to sales, and a disqualified lead hears nothing.
+    pub fn nurtured(self) -> bool {
+        self == Status::Lead
+    }
+}
+
+fn join_statuses(statuses: &[Status]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    names.join(" or ")
+}
+
+/// What an API key may do. `admin` may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "leads:read")]
+    LeadsRead,
+    #[serde(rename = "leads:write")]
+    LeadsWrite,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::LeadsRead, Scope::LeadsWrite, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::LeadsRead => "leads:read",
+            Scope::LeadsWrite => "leads:write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Whether holding `self` allows an action needing `needed`.
+    pub fn grants(self, needed: Scope) -> bool {
+        self == Scope::Admin || self == needed
+    }
+}
+
+/// Prefix of every API key, so a leaked key is recognisable (and secret scanners can match it).
+pub const KEY_PREFIX: &str = "lg_";
+
+/// An API key as a client sends it: `lg_<id>_<secret>`. The id finds the stored key; only a
+/// hash of the secret is stored, compared in constant time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PresentedKey<'a> {
+    pub id: &'a str,
+    pub secret: &'a str,
+}
+
+impl<'a> PresentedKey<'a> {
+    /// Splits a bearer token into id and secret, or `None` when it is not shaped like a key.
+    pub fn parse(token: &'a str) -> Option<Self> {
+        let rest = token.strip_prefix(KEY_PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex(id, 16) && hex(secret, 64)).then_some(Self { id, secret })
+    }
+}
+
+/// Formats a new key from its id (16 hex digits) and secret (64 hex digits).
+pub fn format_key(id: &str, secret: &str) -> String {
+    format!("{KEY_PREFIX}{id}_{secret}")
+}
+
+/// What is stored of a key's secret: SHA-256, hex. (The secret is 256 random bits, so a fast
+/// hash is enough: there is nothing to brute-force.)
+pub fn key_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /v1/admin/api-keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl NewApiKey {
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if let Some(message) = text_problem(&self.name, 1, 100) {
+            errors.push(FieldError::new("name", message));
+        }
+        if self.scopes.is_empty() {
+            errors.push(FieldError::new(
+                "scopes",
+                "Give the key at least one scope: leads:read, leads:write or admin.",
+            ));
+        }
+        errors
+    }
+}
+
+/// The filters of `GET /v1/leads` and of the export. Every filter is optional; they combine
+/// with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub site: Option<String>,
+    pub form: Option<String>,
+    pub grade: Option<Grade>,
+    pub status: Option<Status>,
+    pub channel: Option<String>,
+    /// Created at or after (normalised timestamp).
+    pub since: Option<String>,
+    /// Created before (normalised timestamp).
+    pub until: Option<String>,
+    /// Lower-cased text searched for in email, name and company.
+    pub q: Option<String>,
+}
+
+/// A page request: filters, size and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadQuery {
+    pub filter: LeadFilter,
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+/// The export's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8; header=present",
+            ExportFormat::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// Reads the query of `GET /v1/leads`. Unknown parameters are refused by name: a mistyped
+/// filter that silently matched everything would be worse than an error.
+pub fn parse_list_query<'a>(
+    pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<LeadQuery, Vec<FieldError>> {
+    let mut query = LeadQuery {
+        filter: LeadFilter::default(),
+        limit: DEFAULT_PAGE,
+        after: None,
+    };
+    let mut errors = Vec::new();
+    for (key, value) in pairs {
+        match key.as_ref() {
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => query.limit = n,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("Give a whole number from 1 to {MAX_PAGE}."),
+                )),
+            },
+            "cursor" => match Cursor::decode(&value) {
+                Some(cursor) => query.after = Some(cursor),
+                None => errors.push(FieldError::new(
+                    "cursor",
+                    "This cursor is not one this API gave out; start again without it.",
+                )),
+            },
+            other => {
+                if let Err(error) = filter_param(&mut query.filter, other, &value) {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(query)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads the query of `GET /v1/leads/export`: the list's filters and a `format`.
+pub fn parse_export_query<'a>(
+    pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<(LeadFilter, ExportFormat), Vec<FieldError>> {
+    let mut filter = LeadFilter::default();
+    let mut format = None;
+    let mut errors = Vec::new();
+    for (key, value) in pairs {
+        if key == "format" {
+            match value.as_ref() {
+                "csv" => format = Some(ExportFormat::Csv),
+                "ndjson" => format = Some(ExportFormat::Ndjson),
+                _ => errors.push(FieldError::new("format", "Choose csv or ndjson.")),
+            }
+        } else if let Err(error) = filter_param(&mut filter, &key, &value) {
+            errors.push(error);
+        }
+    }
+    match format {
+        Some(format) if errors.is_empty() => Ok((filter, format)),
+        None if errors.is_empty() => Err(vec![FieldError::new(
+            "format",
+            "Choose csv or ndjson (format=csv).",
+        )]),
+        _ => Err(errors),
+    }
+}
+
+fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), FieldError> {
+    let id = |field: &str| -> Result<String, FieldError> {
+        if value.is_empty() || value.len() > 100 || value.chars().any(char::is_control) {
+            Err(FieldError::new(
+                field,
+                "Give a value of 1 to 100 characters.",
+            ))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    match key {
+        "site" => filter.site = Some(id("site")?),
+        "form" => filter.form = Some(id("form")?),
+        "channel" => filter.channel = Some(id("channel")?),
+        "grade" => {
+            filter.grade = Some(match value {
+                "hot" => Grade::Hot,
+                "warm" => Grade::Warm,
+                "cold" => Grade::Cold,
+                _ => return Err(FieldError::new("grade", "Choose hot, warm or cold.")),
+            });
+        }
+        "status" => {
+            filter.status = Some(Status::parse(value).ok_or_else(|| {
+                FieldError::new(
+                    "status",
+                    "Choose lead, prospect, customer, repeat_customer or disqualified.",
+                )
+            })?);
+        }
+        "since" => filter.since = Some(timestamp("since", value)?),
+        "until" => filter.until = Some(timestamp("until", value)?),
+        "q" => {
+            let text = value.trim();
+            if text.is_empty() || text.chars().count() > 200 {
+                return Err(FieldError::new("q", "Search for 1 to 200 characters."));
+            }
+            filter.q = Some(text.to_lowercase());
+        }
+        other => {
+            return Err(FieldError::new(
+                other,
+                "Unknown parameter. Filters are site, form, grade, status, channel, since, \
+                 until and q.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Normalises a date (`2026-11-26`) or a UTC timestamp (`2026-11-26T09:30:00Z`, optional
+/// fraction) to the stored form, `YYYY-MM-DDTHH:MM:SS.sssZ`, so timestamps compare as text.
+pub fn timestamp(field: &str, value: &str) -> Result<String, FieldError> {
+    let error = || {
+        FieldError::new(
+            field,
+            "Give a date (2026-11-26) or a UTC time (2026-11-26T09:30:00Z).",
+        )
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (date, time) = match value.split_once('T') {
+        Some((date, time)) => (date, Some(time.strip_suffix('Z').ok_or_else(error)?)),
+        None => (value, None),
+    };
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(error());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 || !digits(y) || !digits(m) || !digits(d) {
+        return Err(error());
+    }
+    let in_range =
+        |s: &str, lo: u32, hi: u32| s.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n));
+    if !in_range(m, 1, 12) || !in_range(d, 1, 31) {
+        return Err(error());
+    }
+    let Some(time) = time else {
+        return Ok(format!("{date}T00:00:00.000Z"));
+    };
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut parts = hms.split(':');
+    let (Some(h), Some(mi), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(error());
+    };
+    let two = |x: &str| x.len() == 2 && digits(x);
+    if !two(h) || !two(mi) || !two(s) || !in_range(h, 0, 23) || !in_range(mi, 0, 59) {
+        return Err(error());
+    }
+    if !in_range(s, 0, 60) || (!fraction.is_empty() && !digits(fraction)) {
+        return Err(error());
+    }
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    Ok(format!("{date}T{h}:{mi}:{s}.{millis}Z"))
+}
+
+/// Where a page ended: the last lead's creation time and id. Pages run newest first by
+/// `(created_at, id)`, so leads created while a client pages land before the first page and
+/// never shift the pages after it: nothing is skipped or repeated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl Cursor {
+    /// Opaque to clients: URL-safe base64 of the two values.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_at, self.id))
+    }
+
+    pub fn decode(value: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (created_at, id) = text.split_once('\n')?;
+        let plausible = |s: &str| !s.is_empty() && s.len() <= 100 && !s.contains('\n');
+        (plausible(created_at) && plausible(id)).then(|| Self {
+            created_at: created_at.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// A lead as the list and the export show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadListItem {
+    pub id: String,
+    pub created_at: String,
+    pub site_id: String,
+    pub form_id: String,
+    pub status: Status,
+    pub grade: Grade,
+    pub score: i64,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub phone: Option<String>,
+    pub message: Option<String>,
+    pub channel: String,
+    pub assignee: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// A page of `GET /v1/leads`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadPage {
+    pub leads: Vec<LeadListItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The consent a visitor gave with their request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub given_at: String,
+    pub text_version: String,
+    pub ip: Option<String>,
+    pub page_url: Option<String>,
+    pub confirmed_at: Option<String>,
+    pub unsubscribed_at: Option<String>,
+}
+
+/// One follow-up step, as sales sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpRecord {
+    pub step: u32,
+    pub channel: String,
+    pub template: String,
+    /// `scheduled`, `queued`, `sending`, `sent`, `dead` or `cancelled`.
+    pub state: String,
+    /// Unix milliseconds: when it is (or was last) due.
+    pub due_at: i64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// One recorded change: a status move, a new assignee or new tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub at: String,
+    /// Who: the API key's name and id, or `admin`.
+    pub actor: String,
+    /// `status`, `assignee` or `tags`.
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub created_at: String,
+    pub author: String,
+    pub body: String,
+}
+
+/// `GET /v1/leads/{id}`: everything about a lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadRecord {
+    #[serde(flatten)]
+    pub lead: LeadListItem,
+    pub form_version: u32,
+    pub answers: serde_json::Value,
+    pub reasons: Vec<Reason>,
+    pub attribution: serde_json::Value,
+    pub consent: ConsentRecord,
+    pub follow_ups: Vec<FollowUpRecord>,
+    pub history: Vec<ChangeRecord>,
+    pub notes: Vec<Note>,
+    /// When the person's data was erased (the lead is then an anonymous tombstone).
+    pub erased_at: Option<String>,
+}
+
+/// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it) and tags (replaced whole).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadPatch {
+    pub status: Option<Status>,
+    #[serde(default, deserialize_with = "present")]
+    pub assignee: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Tells a field sent as `null` (Some(None)) from one left out (None).
+fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+pub const MAX_TAGS: usize = 20;
+
+impl LeadPatch {
+    /// Checks the values (not the move, which depends on the stored status) and normalises the
+    /// tags: trimmed, de-duplicated, in the order given.
+    pub fn validate(mut self) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.status.is_none() && self.assignee.is_none() && self.tags.is_none() {
+            errors.push(FieldError::new(
+                "",
+                "Send at least one of status, assignee and tags.",
+            ));
+        }
+        if let Some(Some(assignee)) = &self.assignee
+            && let Some(message) = text_problem(assignee, 1, 200)
+        {
+            errors.push(FieldError::new("assignee", message));
+        }
+        if let Some(tags) = &mut self.tags {
+            let mut seen = Vec::new();
+            for (i, tag) in tags.iter().enumerate() {
+                let tag = tag.trim();
+                if let Some(message) = text_problem(tag, 1, 50) {
+                    errors.push(FieldError::new(format!("tags[{i}]"), message));
+                } else if !seen.iter().any(|t: &String| t == tag) {
+                    seen.push(tag.to_owned());
+                }
+            }
+            if seen.len() > MAX_TAGS {
+                errors.push(FieldError::new(
+                    "tags",
+                    format!("A lead can have up to {MAX_TAGS} tags."),
+                ));
+            }
+            *tags = seen;
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `POST /v1/leads/{id}/notes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    pub body: String,
+}
+
+impl NewNote {
+    pub fn validate(&self) -> Vec<FieldError> {
+        // Notes may span lines; other control characters are refused.
+        let body = self.body.trim();
+        let control = body
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t');
+        if body.is_empty() || body.chars().count() > 10_000 {
+            vec![FieldError::new(
+                "body",
+                "Write a note of 1 to 10,000 characters.",
+            )]
+        } else if control {
+            vec![FieldError::new("body", "Remove the control characters.")]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Why a short text is not acceptable, if it is not: length (in characters) and control
+/// characters.
+fn text_problem(value: &str, min: usize, max: usize) -> Option<String> {
+    let len = value.trim().chars().count();
+    if len < min || len > max {
+        Some(format!("Give {min} to {max} characters."))
+    } else if value.chars().any(char::is_control) {
+        Some("Remove the control characters.".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The export's CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 15] = [
+    "id",
+    "created_at",
+    "site_id",
+    "form_id",
+    "status",
+    "grade",
+    "score",
+    "email",
+    "name",
+    "company",
+    "phone",
+    "message",
+    "channel",
+    "assignee",
+    "tags",
+];
+
+/// One CSV record (RFC 4180: fields quoted when they hold a comma, quote, CR or LF; quotes
+/// doubled; CRLF at the end). A cell a spreadsheet would run as a formula (starting with `=`,
+/// `+`, `-`, `@`, tab or CR) is prefixed with `'`, so it shows as text.
+pub fn csv_record<'a>(cells: impl IntoIterator<Item = &'a str>) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.into_iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&csv_cell(cell));
+    }
+    line.push_str("\r\n");
+    line
+}
+
+pub fn csv_cell(value: &str) -> Cow<'_, str> {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let needs_quotes = value.contains([',', '"', '\r', '\n']);
+    if !formula && !needs_quotes {
+        return Cow::Borrowed(value);
+    }
+    let mut cell = String::with_capacity(value.len() + 3);
+    if needs_quotes {
+        cell.push('"');
+    }
+    if formula {
+        cell.push('\'');
+    }
+    for c in value.chars() {
+        if c == '"' {
+            cell.push('"');
+        }
+        cell.push(c);
+    }
+    if needs_quotes {
+        cell.push('"');
+    }
+    Cow::Owned(cell)
+}
+
+impl LeadListItem {
+    /// This lead as one CSV record, in [`CSV_COLUMNS`] order (tags joined with `; `).
+    pub fn csv(&self) -> String {
+        let score = self.score.to_string();
+        let tags = self.tags.join("; ");
+        csv_record([
+            self.id.as_str(),
+            &self.created_at,
+            &self.site_id,
+            &self.form_id,
+            self.status.as_str(),
+            self.grade.as_str(),
+            &score,
+            &self.email,
+            &self.name,
+            self.company.as_deref().unwrap_or_default(),
+            self.phone.as_deref().unwrap_or_default(),
+            self.message.as_deref().unwrap_or_default(),
+            &self.channel,
+            self.assignee.as_deref().unwrap_or_default(),
+            &tags,
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    fn pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        url::form_urlencoded::parse(query.as_bytes()).collect()
+    }
+
+    #[rstest]
+    #[case(Status::Lead, Status::Prospect, true)]
+    #[case(Status::Lead, Status::Customer, true)]
+    #[case(Status::Lead, Status::Disqualified, true)]
+    #[case(Status::Lead, Status::RepeatCustomer, false)]
+    #[case(Status::Prospect, Status::Customer, true)]
+    #[case(Status::Prospect, Status::Lead, false)]
+    #[case(Status::Customer, Status::RepeatCustomer, true)]
+    #[case(Status::Customer, Status::Prospect, false)]
+    #[case(Status::Customer, Status::Disqualified, false)]
+    #[case(Status::RepeatCustomer, Status::Customer, false)]
+    #[case(Status::Disqualified, Status::Lead, true)]
+    #[case(Status::Disqualified, Status::Customer, false)]
+    #[case(Status::Prospect, Status::Prospect, true)]
+    fn moves(#[case] from: Status, #[case] to: Status, #[case] allowed: bool) {
+        assert_eq!(from.check_move(to).is_ok(), allowed, "{from:?} → {to:?}");
+    }
+
+    #[test]
+    fn a_refused_move_says_why_and_what_is_possible() {
+        let why = Status::Prospect.check_move(Status::Lead).unwrap_err();
+        assert!(why.contains("from prospect to lead"), "{why}");
+        assert!(why.contains("customer or disqualified"), "{why}");
+        let why = Status::Customer.check_move(Status::Lead).unwrap_err();
+        assert!(why.contains("repeat customer"), "{why}");
+    }
+
+    #[test]
+    fn only_plain_leads_are_nurtured() {
+        let nurtured: Vec<Status> = Status::ALL.into_iter().filter(|s| s.nurtured()).collect();
+        assert_eq!(nurtured, [Status::Lead]);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names_and_serde() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+    }
+
+    #[test]
+    fn admin_grants_every_scope_and_others_only_themselves() {
+        for needed in Scope::ALL {
+            assert!(Scope::Admin.grants(needed));
+        }
+        assert!(Scope::LeadsRead.grants(Scope::LeadsRead));
+        assert!(!Scope::LeadsRead.grants(Scope::LeadsWrite));
+        assert!(!Scope::LeadsWrite.grants(Scope::Admin));
+    }
+
+    #[test]
+    fn keys_parse_only_in_their_own_shape() {
+        let id = "0123456789abcdef";
+        let secret = "a".repeat(64);
+        let key = format_key(id, &secret);
+        assert_eq!(
+            PresentedKey::parse(&key),
+            Some(PresentedKey {
+                id,
+                secret: &secret
+            })
+        );
+        for bad in [
+            "",
+            "lg_",
+            "lg_0123456789abcdef",
+            &format!("xx_{id}_{secret}"),
+            &format!("lg_{id}_{}", &secret[1..]),
+            &format!("lg_{id}_{}g", &secret[1..]),
+            &format!("lg_{}_{secret}", &id[1..]),
+        ] {
+            assert_eq!(PresentedKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_hash_is_sha256_hex() {
+        // echo -n abc | sha256sum
+        assert_eq!(
+            key_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn list_query_reads_every_filter() {
+        let q = parse_list_query(pairs(
+            "site=acme&form=demo&grade=hot&status=prospect&channel=paid_search\
+             &since=2026-11-01&until=2026-11-26T10:00:00.5Z&q=Ada%20L&limit=200",
+        ))
+        .unwrap();
+        assert_eq!(
+            q.filter,
+            LeadFilter {
+                site: Some("acme".into()),
+                form: Some("demo".into()),
+                grade: Some(Grade::Hot),
+                status: Some(Status::Prospect),
+                channel: Some("paid_search".into()),
+                since: Some("2026-11-01T00:00:00.000Z".into()),
+                until: Some("2026-11-26T10:00:00.500Z".into()),
+                q: Some("ada l".into()),
+            }
+        );
+        assert_eq!(q.limit, 200);
+        assert_eq!(q.after, None);
+    }
+
+    #[rstest]
+    #[case("limit=0", "limit")]
+    #[case("limit=201", "limit")]
+    #[case("limit=ten", "limit")]
+    #[case("grade=lukewarm", "grade")]
+    #[case("status=buyer", "status")]
+    #[case("since=yesterday", "since")]
+    #[case("until=2026-13-01", "until")]
+    #[case("since=2026-11-01T10:00:00%2B01:00", "since")]
+    #[case("cursor=nonsense!", "cursor")]
+    #[case("grad=hot", "grad")]
+    #[case("q=", "q")]
+    fn list_query_names_the_bad_parameter(#[case] query: &str, #[case] field: &str) {
+        let errors = parse_list_query(pairs(query)).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, field);
+    }
+
+    #[test]
+    fn export_query_needs_a_known_format() {
+        let (filter, format) = parse_export_query(pairs("format=ndjson&grade=warm")).unwrap();
+        assert_eq!(format, ExportFormat::Ndjson);
+        assert_eq!(filter.grade, Some(Grade::Warm));
+        assert_eq!(
+            parse_export_query(pairs("grade=warm")).unwrap_err()[0].field,
+            "format"
+        );
+        assert_eq!(
+            parse_export_query(pairs("format=xlsx")).unwrap_err()[0].field,
+            "format"
+        );
+        assert_eq!(
+            parse_export_query(pairs("format=csv&limit=5")).unwrap_err()[0].field,
+            "limit"
+        );
+    }
+
+    #[test]
+    fn timestamps_normalise_to_the_stored_form() {
+        assert_eq!(
+            timestamp("t", "2026-01-02").unwrap(),
+            "2026-01-02T00:00:00.000Z"
+        );
+        assert_eq!(
+            timestamp("t", "2026-01-02T03:04:05Z").unwrap(),
+            "2026-01-02T03:04:05.000Z"
+        );
+        assert_eq!(
+            timestamp("t", "2026-01-02T03:04:05.123456Z").unwrap(),
+            "2026-01-02T03:04:05.123Z"
+        );
+        for bad in [
+            "2026-1-02",
+            "2026-01-02T03:04Z",
+            "2026-01-02T24:00:00Z",
+            "2026-01-02 03:04:05",
+        ] {
+            assert!(timestamp("t", bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn cursors_round_trip(created_at in "[0-9TZ:.-]{1,30}", id in "[0-9a-f-]{1,40}") {
+            let cursor = Cursor { created_at, id };
+            prop_assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        }
+
+        #[test]
+        fn cursor_decoding_never_panics(value in ".{0,200}") {
+            let _ = Cursor::decode(&value);
+        }
+
+        /// A CSV reader sees exactly the cells written, and no cell starts a formula.
+        #[test]
+        fn csv_cells_survive_and_never_start_a_formula(cells in proptest::collection::vec(".{0,20}", 1..6)) {
+            let line = csv_record(cells.iter().map(String::as_str));
+            let parsed = parse_csv_line(&line);
+            prop_assert_eq!(parsed.len(), cells.len());
+            for (read, written) in parsed.iter().zip(&cells) {
+                let dangerous = written.starts_with(['=', '+', '-', '@', '\t', '\r']);
+                if dangerous {
+                    prop_assert_eq!(read, &format!("'{written}"));
+                } else {
+                    prop_assert_eq!(read, written);
+                }
+            }
+        }
+    }
+
+    /// A small RFC 4180 reader for one record, written from the RFC (not from `csv_cell`).
+    fn parse_csv_line(line: &str) -> Vec<String> {
+        let body = line.strip_suffix("\r\n").expect("records end with CRLF");
+        let mut cells = vec![String::new()];
+        let mut chars = body.chars().peekable();
+        let mut quoted = false;
+        let mut at_start = true;
+        while let Some(c) = chars.next() {
+            let cell = cells.last_mut().expect("a cell");
+            match (quoted, c) {
+                (false, '"') if at_start => quoted = true,
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    cell.push('"');
+                }
+                (true, '"') => quoted = false,
+                (false, ',') => {
+                    cells.push(String::new());
+                    at_start = true;
+                    continue;
+                }
+                (_, c) => cell.push(c),
+            }
+            at_start = false;
+        }
+        cells
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralises() {
+        assert_eq!(
+            csv_record(["a", "b,c", "say \"hi\""]),
+            "a,\"b,c\",\"say \"\"hi\"\"\"\r\n"
+        );
+        assert_eq!(csv_cell("=SUM(A1:A9)"), "'=SUM(A1:A9)");
+        assert_eq!(csv_cell("+44 20 7946 0000"), "'+44 20 7946 0000");
+        assert_eq!(csv_cell("@cmd,x"), "\"'@cmd,x\"");
+        assert_eq!(csv_cell("plain"), "plain");
+    }
+
+    #[test]
+    fn patch_normalises_tags_and_refuses_bad_values() {
+        let patch: LeadPatch =
+            serde_json::from_str(r#"{"tags": [" vip ", "vip", "q4"], "assignee": null}"#).unwrap();
+        let patch = patch.validate().unwrap();
+        assert_eq!(
+            patch.tags.as_deref(),
+            Some(&["vip".to_owned(), "q4".to_owned()][..])
+        );
+        assert_eq!(patch.assignee, Some(None));
+
+        let empty: LeadPatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty.validate().unwrap_err()[0].field, "");
+        let bad: LeadPatch =
+            serde_json::from_str(r#"{"tags": ["ok", ""], "assignee": "a\u0007b"}"#).unwrap();
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["assignee", "tags[1]"]);
+        assert!(serde_json::from_str::<LeadPatch>(r#"{"stage": "x"}"#).is_err());
+    }
+}
