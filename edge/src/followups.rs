@@ -22,20 +22,35 @@ use crate::repo::{ClaimedFollowUp, Repo};
 pub struct Dispatch {
     pub id: String,
     pub now_ms: i64,
+    /// A follow-up step (the default, and all messages before webhooks existed) or a webhook
+    /// delivery.
+    #[serde(default)]
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[default]
+    FollowUp,
+    Webhook,
 }
 
 /// Steps put on the queue per run; the next run takes the rest.
 const BATCH: u32 = 100;
 
-/// Queues every step due at `now_ms` (of one site's leads, or all). Returns how many.
+/// Queues every step and webhook delivery due at `now_ms` (of one site's leads, or all).
+/// Returns how many.
 pub async fn dispatch_due(env: &Env, now_ms: i64, site: Option<&str>) -> Result<usize, AppError> {
     let repo = Repo::new(env.d1(config::DB)?);
-    let ids = repo.queue_due_follow_ups(now_ms, site, BATCH).await?;
-    enqueue(env, &ids, now_ms).await?;
-    Ok(ids.len())
+    let steps = repo.queue_due_follow_ups(now_ms, site, BATCH).await?;
+    enqueue(env, &steps, now_ms, Kind::FollowUp).await?;
+    let deliveries = repo.queue_due_deliveries(now_ms, site, BATCH).await?;
+    enqueue(env, &deliveries, now_ms, Kind::Webhook).await?;
+    Ok(steps.len() + deliveries.len())
 }
 
-pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64) -> Result<(), AppError> {
+pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64, kind: Kind) -> Result<(), AppError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -44,6 +59,7 @@ pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64) -> Result<(), AppEr
         .map(|id| Dispatch {
             id: id.clone(),
             now_ms,
+            kind,
         })
         .collect();
     env.queue(config::FOLLOW_UPS)?.send_batch(messages).await?;
@@ -60,8 +76,12 @@ pub async fn consume(batch: MessageBatch<Dispatch>, env: &Env) -> Result<(), App
         worker::console_error!("email is not configured: {problem}");
     }
     for message in batch.messages()? {
-        let Dispatch { id, now_ms } = message.body();
-        match process(&repo, env, config.as_ref(), id, *now_ms).await {
+        let Dispatch { id, now_ms, kind } = message.body();
+        let handled = match kind {
+            Kind::FollowUp => process(&repo, env, config.as_ref(), id, *now_ms).await,
+            Kind::Webhook => crate::webhooks::deliver(&repo, id, *now_ms).await,
+        };
+        match handled {
             Ok(()) => message.ack(),
             Err(err) => {
                 worker::console_error!("follow-up {id}: {err}");
@@ -140,7 +160,7 @@ async fn start_sequence(
         .filter(|p| p.due_ms <= now_ms)
         .map(|p| format!("{}/{}", step.lead_id, p.step))
         .collect();
-    enqueue(env, &due, now_ms).await
+    enqueue(env, &due, now_ms, Kind::FollowUp).await
 }
 
 fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, AppError> {

@@ -8,8 +8,9 @@ use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
 use worker::{Context, Date, Env, Request, Response};
 
 use crate::error::AppError;
+use crate::followups::{self, Kind};
 use crate::repo::{NewLead, Refusal, Repo};
-use crate::{followups, forms, http};
+use crate::{forms, http};
 
 pub async fn create(
     mut req: Request,
@@ -69,8 +70,8 @@ pub async fn create(
         now_ms,
     };
     match repo.insert_lead(&new).await? {
-        Ok(stored_id) => {
-            if stored_id == id {
+        Ok(stored) => {
+            if stored.id == id {
                 // The steps due now (the first email, a sales alert): queue them without making
                 // the visitor wait. Steps that do not apply to the site were not stored and are
                 // skipped by the consumer. Should this fail, the cron trigger finds the steps due
@@ -84,13 +85,16 @@ pub async fn create(
                     .map(|p| format!("{id}/{}", p.step))
                     .collect();
                 let due_now: Vec<String> = due_now.into_iter().collect();
+                let deliveries = stored.deliveries;
                 ctx.wait_until(async move {
-                    if let Err(err) = followups::enqueue(&env, &due_now, now_ms).await {
+                    let queued = followups::enqueue(&env, &due_now, now_ms, Kind::FollowUp).await;
+                    let told = followups::enqueue(&env, &deliveries, now_ms, Kind::Webhook).await;
+                    if let Err(err) = queued.and(told) {
                         worker::console_error!("queueing the first follow-ups: {err}");
                     }
                 });
             }
-            let id = stored_id;
+            let id = stored.id;
             let created = LeadCreated {
                 id,
                 grade: scored.grade,

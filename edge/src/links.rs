@@ -46,7 +46,7 @@ pub async fn confirm(env: &Env, repo: &Repo, token: &str) -> Result<Response, Ap
     let steps = repo
         .confirm(&lead, &plan_on_confirm(now_ms), now_ms)
         .await?;
-    followups::enqueue(env, &steps, now_ms).await?;
+    followups::enqueue(env, &steps, now_ms, followups::Kind::FollowUp).await?;
     page(
         200,
         "Thank you",

@@ -235,6 +235,27 @@ async fn post_json<T: Serialize>(
 
 /// POSTs a JSON text as is (a signature covers these exact bytes).
 async fn post_raw(url: &str, extra: &[(&str, &str)], body: String) -> Result<String, Failure> {
+    let (status, text) = post_text(url, extra, body).await?;
+    match status {
+        200..=299 => Ok(text),
+        429 | 500..=599 => Err(Failure::retryable(format!("provider answered {status}"))),
+        _ => Err(Failure {
+            reason: format!(
+                "provider refused ({status}): {}",
+                text.chars().take(300).collect::<String>()
+            ),
+            retryable: false,
+        }),
+    }
+}
+
+/// POSTs a JSON text and returns the answer's status and text, whatever the status. No answer
+/// within the timeout, or none at all, is a retryable failure.
+pub async fn post_text(
+    url: &str,
+    extra: &[(&str, &str)],
+    body: String,
+) -> Result<(u16, String), Failure> {
     let controller = worker::AbortController::default();
     let signal = controller.signal();
     let attempt = async {
@@ -269,15 +290,5 @@ async fn post_raw(url: &str, extra: &[(&str, &str)], body: String) -> Result<Str
             )));
         }
     };
-    match status {
-        200..=299 => Ok(text),
-        429 | 500..=599 => Err(Failure::retryable(format!("provider answered {status}"))),
-        _ => Err(Failure {
-            reason: format!(
-                "provider refused ({status}): {}",
-                text.chars().take(300).collect::<String>()
-            ),
-            retryable: false,
-        }),
-    }
+    Ok((status, text))
 }

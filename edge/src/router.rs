@@ -7,7 +7,7 @@ use crate::repo::Repo;
 use leadglue_shared::followup::Purpose;
 use leadglue_shared::sales::Scope;
 
-use crate::{auth, config, followups, forms, http, leads, links, sales, sites};
+use crate::{auth, config, followups, forms, http, leads, links, sales, sites, webhooks};
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let path = req.path();
@@ -60,7 +60,10 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             with_repo(env, async |repo| sales::get(&req, env, repo, id).await).await
         }
         (["v1", "leads", id], Method::Patch) => {
-            with_repo(env, async |repo| sales::patch(req, env, repo, id).await).await
+            with_repo(env, async |repo| {
+                sales::patch(req, env, ctx, repo, id).await
+            })
+            .await
         }
         (["v1", "leads", id], Method::Delete) => {
             with_repo(env, async |repo| sales::erase(&req, env, repo, id).await).await
@@ -94,6 +97,49 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             .await
         }
         (["v1", "admin", "api-keys", _], _) => Err(AppError::MethodNotAllowed { allow: "DELETE" }),
+
+        (["v1", "admin", "sites", site, "webhooks"], Method::Post) => {
+            with_repo(env, async |repo| {
+                webhooks::create(req, env, repo, site).await
+            })
+            .await
+        }
+        (["v1", "admin", "sites", site, "webhooks"], Method::Get) => {
+            with_repo(env, async |repo| {
+                webhooks::list(&req, env, repo, site).await
+            })
+            .await
+        }
+        (["v1", "admin", "sites", _, "webhooks"], _) => {
+            Err(AppError::MethodNotAllowed { allow: "GET, POST" })
+        }
+        (["v1", "admin", "sites", site, "webhooks", id], Method::Delete) => {
+            with_repo(env, async |repo| {
+                webhooks::delete(&req, env, repo, site, id).await
+            })
+            .await
+        }
+        (["v1", "admin", "sites", _, "webhooks", _], _) => {
+            Err(AppError::MethodNotAllowed { allow: "DELETE" })
+        }
+        (["v1", "admin", "sites", site, "webhooks", id, "deliveries"], Method::Get) => {
+            with_repo(env, async |repo| {
+                webhooks::deliveries(&req, env, repo, site, id).await
+            })
+            .await
+        }
+        (["v1", "admin", "sites", _, "webhooks", _, "deliveries"], _) => {
+            Err(AppError::MethodNotAllowed { allow: "GET" })
+        }
+        (["v1", "admin", "sites", site, "webhooks", id, "test"], Method::Post) => {
+            with_repo(env, async |repo| {
+                webhooks::test(&req, env, repo, site, id).await
+            })
+            .await
+        }
+        (["v1", "admin", "sites", _, "webhooks", _, "test"], _) => {
+            Err(AppError::MethodNotAllowed { allow: "POST" })
+        }
 
         (["v1", "admin", "sites", site], Method::Put) => {
             with_repo(env, async |repo| sites::put(req, env, repo, site).await).await

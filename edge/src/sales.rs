@@ -8,10 +8,11 @@ use leadglue_shared::sales::{
     self, Cursor, ExportFormat, LeadFilter, LeadPage, LeadPatch, LeadQuery, LeadRecord, NewNote,
     Scope,
 };
-use worker::{Date, Env, Headers, Request, Response};
+use worker::{Context, Date, Env, Headers, Request, Response};
 
 use crate::auth;
 use crate::error::AppError;
+use crate::followups::{self, Kind};
 use crate::repo::{Change, Repo};
 use crate::{config, http};
 
@@ -58,6 +59,7 @@ async fn record(repo: &Repo, id: &str) -> Result<LeadRecord, AppError> {
 pub async fn patch(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     repo: &Repo,
     id: &str,
 ) -> Result<Response, AppError> {
@@ -106,7 +108,7 @@ pub async fn patch(
     }
     if !recorded.is_empty() {
         let actor = who.actor();
-        let applied = repo
+        let deliveries = repo
             .change_lead(&Change {
                 lead_id: id,
                 version: state.version,
@@ -118,13 +120,22 @@ pub async fn patch(
                 stop_nurture: state.status.nurtured() && !status.nurtured(),
                 now_ms: now_ms(),
             })
-            .await?;
-        if !applied {
-            return Err(AppError::Conflict(
-                "The lead changed while this change was being made; read it again and retry."
-                    .into(),
-            ));
-        }
+            .await?
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "The lead changed while this change was being made; read it again and retry."
+                        .into(),
+                )
+            })?;
+        // Subscribers hear of it from the queue; should queueing fail, the cron finds the
+        // deliveries due within a minute.
+        let env = env.clone();
+        let now = now_ms();
+        ctx.wait_until(async move {
+            if let Err(err) = followups::enqueue(&env, &deliveries, now, Kind::Webhook).await {
+                worker::console_error!("queueing webhook deliveries: {err}");
+            }
+        });
     }
     http::json(200, &record(repo, id).await?)
 }

@@ -10,6 +10,7 @@ pub mod score;
 pub mod site;
 pub mod submission;
 pub mod validate;
+pub mod webhooks;
 
 pub use form::{Answer, Answers, EmbedConfig, FormDefinition, VersionedForm, default_form};
 pub use problem::{FieldError, Problem};

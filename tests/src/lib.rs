@@ -240,6 +240,28 @@ impl Worker {
             .collect()
     }
 
+    /// Webhooks the stand-in received at this path (below `/webhook`), oldest first, each as
+    /// recorded: `{"url", "attempts_refused", "headers": {webhook-*}, "body": "<json>"}`.
+    pub fn webhooks_at(&self, path: &str) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.mail)
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter(|r| r["provider"] == "webhook" && r["url"] == path)
+            .collect()
+    }
+
+    /// The stand-in's address for webhooks at `path` (which must start with `/webhook`).
+    pub fn sink_url(path: &str) -> String {
+        let hook = std::env::var("LEADGLUE_WEBHOOK_URL").expect("LEADGLUE_WEBHOOK_URL");
+        format!("{}{path}", hook.trim_end_matches("/webhook"))
+    }
+
     /// Queues the follow-up steps of `site`'s leads due as of `now_ms` (the admin "run now"
     /// call; scoped to the test's own site so parallel tests do not run each other's steps).
     pub fn run_follow_ups(&self, site: &str, now_ms: i64) -> Value {

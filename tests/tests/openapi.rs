@@ -73,6 +73,11 @@ impl Spec {
             m if m.ends_with("json") => (schema, vec![answer.body.as_str()]),
             _ => return,
         };
+        self.validate(schema, &documents, &what);
+    }
+
+    /// Validates JSON texts against a schema of the document (its references resolved).
+    fn validate(&self, schema: &Value, documents: &[&str], what: &str) {
         // The schema, with the document's components beside it so its references resolve.
         let wrapper = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -82,6 +87,7 @@ impl Spec {
         let validator = jsonschema::validator_for(&wrapper)
             .unwrap_or_else(|e| panic!("{what}: the documented schema does not compile: {e}"));
         for text in documents {
+            let text = *text;
             let body: Value = serde_json::from_str(text)
                 .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"));
             let errors: Vec<String> = validator
@@ -90,6 +96,14 @@ impl Spec {
                 .collect();
             assert!(errors.is_empty(), "{what}: {errors:#?}\nbody: {text}");
         }
+    }
+
+    /// Asserts that a received webhook's body is what the document's `webhooks` section says.
+    fn check_webhook(&self, event: &str, body: &str) {
+        let schema = &self.doc["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert!(schema.is_object(), "webhook {event} is not documented");
+        self.validate(schema, &[body], &format!("webhook {event}"));
     }
 
     fn unvisited(&self) -> Vec<String> {
@@ -509,6 +523,110 @@ fn every_documented_operation_answers_as_documented() {
         ),
     );
     spec.check("GET", "/v1/leads", &with_key("GET", "/v1/leads", None));
+
+    // Webhook subscriptions, and what a subscriber receives.
+    let hooks = format!("/v1/admin/sites/{site}/webhooks");
+    let hook_path = format!("/webhook/{}", unique("tour"));
+    let subscription = json!({ "url": Worker::sink_url(&hook_path), "events": ["lead.created", "lead.status_changed"] });
+    let created_hook = worker.call("POST", &hooks, Some(&admin), Some(&subscription));
+    spec.check("POST", "/v1/admin/sites/{site}/webhooks", &created_hook);
+    let hook_id = created_hook.json()["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    spec.check(
+        "POST",
+        "/v1/admin/sites/{site}/webhooks",
+        &worker.call(
+            "POST",
+            &hooks,
+            Some(&admin),
+            Some(&json!({ "url": "x", "events": [] })),
+        ),
+    );
+    spec.check(
+        "POST",
+        "/v1/admin/sites/{site}/webhooks",
+        &worker.call(
+            "POST",
+            &format!("/v1/admin/sites/{}/webhooks", unique("nosite")),
+            Some(&admin),
+            Some(&subscription),
+        ),
+    );
+    spec.check(
+        "GET",
+        "/v1/admin/sites/{site}/webhooks",
+        &worker.call("GET", &hooks, Some(&admin), None),
+    );
+    spec.check(
+        "POST",
+        "/v1/admin/sites/{site}/webhooks/{id}/test",
+        &worker.call(
+            "POST",
+            &format!("{hooks}/{hook_id}/test"),
+            Some(&admin),
+            None,
+        ),
+    );
+    spec.check(
+        "POST",
+        "/v1/admin/sites/{site}/webhooks/{id}/test",
+        &worker.call("POST", &format!("{hooks}/wh_nope/test"), Some(&admin), None),
+    );
+    let mut evented = lead(&site);
+    evented["email"] = json!(format!("{}@tour.example", unique("hook")));
+    let evented_id = worker.post_lead(&evented, Some(ORIGIN)).json()["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let moved = worker.call(
+        "PATCH",
+        &format!("/v1/leads/{evented_id}"),
+        Some(&admin),
+        Some(&json!({ "status": "disqualified" })),
+    );
+    assert_eq!(moved.status, 200);
+    for event in ["lead.created", "lead.status_changed"] {
+        let received = eventually(event, 20, || {
+            worker.webhooks_at(&hook_path).into_iter().find(|r| {
+                r["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(&format!("\"type\":\"{event}\"")))
+            })
+        });
+        spec.check_webhook(event, received["body"].as_str().expect("a body"));
+    }
+    spec.check(
+        "GET",
+        "/v1/admin/sites/{site}/webhooks/{id}/deliveries",
+        &worker.call(
+            "GET",
+            &format!("{hooks}/{hook_id}/deliveries"),
+            Some(&admin),
+            None,
+        ),
+    );
+    spec.check(
+        "GET",
+        "/v1/admin/sites/{site}/webhooks/{id}/deliveries",
+        &worker.call(
+            "GET",
+            &format!("{hooks}/wh_nope/deliveries"),
+            Some(&admin),
+            None,
+        ),
+    );
+    spec.check(
+        "DELETE",
+        "/v1/admin/sites/{site}/webhooks/{id}",
+        &worker.call("DELETE", &format!("{hooks}/{hook_id}"), Some(&admin), None),
+    );
+    spec.check(
+        "DELETE",
+        "/v1/admin/sites/{site}/webhooks/{id}",
+        &worker.call("DELETE", &format!("{hooks}/{hook_id}"), Some(&admin), None),
+    );
 
     let missing = spec.unvisited();
     assert!(

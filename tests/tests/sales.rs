@@ -180,6 +180,7 @@ fn every_protected_endpoint_checks_keys_and_scopes() {
     let site_body = leadglue_tests::site_definition(&[ORIGIN]);
     let form_body = json!({ "questions": [] });
     let key_body = json!({ "name": "k", "scopes": ["leads:read"] });
+    let hook_body = json!({ "url": "https://crm.example/hook", "events": ["lead.hot"] });
     // (method, path, body, the scope it needs, a key lacking that scope)
     let endpoints: Vec<(&str, String, Option<&Value>, &str, &str)> = vec![
         (
@@ -263,6 +264,41 @@ fn every_protected_endpoint_checks_keys_and_scopes() {
         (
             "GET",
             format!("/v1/admin/sites/{site}/templates/welcome"),
+            None,
+            "admin",
+            &write,
+        ),
+        (
+            "POST",
+            format!("/v1/admin/sites/{site}/webhooks"),
+            Some(&hook_body),
+            "admin",
+            &write,
+        ),
+        (
+            "GET",
+            format!("/v1/admin/sites/{site}/webhooks"),
+            None,
+            "admin",
+            &read,
+        ),
+        (
+            "DELETE",
+            format!("/v1/admin/sites/{site}/webhooks/wh_nope"),
+            None,
+            "admin",
+            &write,
+        ),
+        (
+            "GET",
+            format!("/v1/admin/sites/{site}/webhooks/wh_nope/deliveries"),
+            None,
+            "admin",
+            &read,
+        ),
+        (
+            "POST",
+            format!("/v1/admin/sites/{site}/webhooks/wh_nope/test"),
             None,
             "admin",
             &write,
@@ -793,6 +829,14 @@ fn ten_thousand_leads_export_row_by_row_in_csv_and_ndjson() {
 fn erasure_leaves_no_personal_data_behind() {
     let worker = Worker::from_env();
     let site = worker.new_site(&[ORIGIN]);
+    // A subscriber, so webhook payloads about the person exist too.
+    let hook = worker.call(
+        "POST",
+        &format!("/v1/admin/sites/{site}/webhooks"),
+        Some(worker.admin_token()),
+        Some(&json!({ "url": Worker::sink_url("/webhook/erasure"), "events": ["lead.created"] })),
+    );
+    assert_eq!(hook.status, 201, "{}", hook.body);
     let marker = unique("zq").replace('-', "");
     let email = format!("{marker}@erase.example");
     let mut body = lead(&site);
@@ -874,6 +918,7 @@ fn erasure_leaves_no_personal_data_behind() {
         "leads.page_url",
         "lead_notes.body",
         "lead_changes.to_value",
+        "webhook_deliveries.payload",
     ] {
         assert!(before.contains(place), "the scan finds {place}: {before:?}");
     }

@@ -3,7 +3,8 @@
 //! developer can open and tests can read. Like a real provider it honours `Idempotency-Key`. For
 //! tests of failure handling, a recipient whose address contains `+failN` is refused with a 500
 //! for the first N attempts, and one with `+slowN` has its first message kept but answered N
-//! seconds late (like a provider whose answer is lost on the way back).
+//! seconds late (like a provider whose answer is lost on the way back). It also takes webhook
+//! POSTs under `/webhook` (see [`webhook`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,9 @@ fn handle(
     let provider = match (request.method(), request.url()) {
         (tiny_http::Method::Post, "/emails") => "resend",
         (tiny_http::Method::Post, "/email") => "postmark",
-        (tiny_http::Method::Post, "/webhook") => return webhook(request, dir, &state.seq),
+        (tiny_http::Method::Post, url) if url.starts_with("/webhook") => {
+            return webhook(request, dir, state);
+        }
         _ => return (404, r#"{"message":"not found"}"#.into()),
     };
     let header = |name: &'static str| {
@@ -177,8 +180,11 @@ fn handle(
     (200, answer.to_string())
 }
 
-/// A webhook step's POST, kept with its signature headers so tests can verify them.
-fn webhook(request: &mut tiny_http::Request, dir: &Path, seq: &AtomicU32) -> (u16, String) {
+/// A webhook's POST (to `/webhook` or any path below it), kept with its URL and signature
+/// headers so tests can verify them. A URL containing `+failN` answers 500 to the first N
+/// attempts of each message (by `webhook-id`).
+fn webhook(request: &mut tiny_http::Request, dir: &Path, state: &State) -> (u16, String) {
+    let url = request.url().to_owned();
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers()
         .iter()
@@ -200,8 +206,28 @@ fn webhook(request: &mut tiny_http::Request, dir: &Path, seq: &AtomicU32) -> (u1
     if request.as_reader().read_to_string(&mut body).is_err() {
         return (400, "{}".into());
     }
-    let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-    let record = serde_json::json!({ "provider": "webhook", "headers": headers, "body": body });
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let attempt = {
+        let mut failures = lock(&state.failures);
+        let count = failures.entry(format!("webhook:{url}:{id}")).or_default();
+        *count += 1;
+        *count
+    };
+    if attempt <= planned(&url, "+fail") {
+        return (500, r#"{"message":"planned failure"}"#.into());
+    }
+    let n = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let record = serde_json::json!({
+        "provider": "webhook",
+        "url": url,
+        "attempts_refused": attempt - 1,
+        "headers": headers,
+        "body": body,
+    });
     let _ = std::fs::write(
         dir.join(format!("{n:05}.json")),
         serde_json::to_string_pretty(&record).unwrap_or_default(),

@@ -4,6 +4,7 @@
 use leadglue_shared::attribution::{Attribution, Channel};
 use leadglue_shared::followup::{self, Audience, OptIn, Planned};
 use leadglue_shared::sales::Status;
+use leadglue_shared::webhooks::Event;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
 };
@@ -13,11 +14,20 @@ use worker::{D1Database, query};
 use crate::error::AppError;
 
 mod sales;
+mod webhooks;
 
 pub use sales::{ApiKeyRow, Change};
+pub use webhooks::{DeliveryRow, WebhookRow};
 
 pub struct Repo {
     db: D1Database,
+}
+
+/// A lead as stored: its id (the first lead's, on a replay) and the webhook deliveries its
+/// capture queued (none on a replay).
+pub struct Stored {
+    pub id: String,
+    pub deliveries: Vec<String>,
 }
 
 /// Why a lead was not stored.
@@ -173,7 +183,7 @@ impl Repo {
     pub async fn insert_lead(
         &self,
         new: &NewLead<'_>,
-    ) -> Result<Result<String, Refusal>, AppError> {
+    ) -> Result<Result<Stored, Refusal>, AppError> {
         let lead = new.lead.get();
         let answers = lead.answers.to_json()?;
         let reasons = new.scored.reasons.to_json()?;
@@ -213,7 +223,16 @@ impl Repo {
             &attribution,
             &new.channel.as_str(),
         )?;
-        let mut batch = vec![stmt];
+        // Subscribers hear of the new lead (and of a hot one) in the same batch: only if the
+        // lead was inserted now, so a replay tells no one twice.
+        let mut events = vec![Event::LeadCreated.as_str()];
+        if new.scored.grade == leadglue_shared::Grade::Hot {
+            events.push(Event::LeadHot.as_str());
+        }
+        let mut batch = vec![
+            stmt,
+            self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
+        ];
         for planned in new.follow_ups {
             batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
         }
@@ -224,7 +243,15 @@ impl Repo {
             .transpose()?
             .and_then(|rows| rows.into_iter().next());
         if let Some(row) = inserted {
-            return Ok(Ok(row.id));
+            let deliveries = results
+                .get(1)
+                .map(|r| r.results::<IdRow>())
+                .transpose()?
+                .unwrap_or_default();
+            return Ok(Ok(Stored {
+                id: row.id,
+                deliveries: deliveries.into_iter().map(|r| r.id).collect(),
+            }));
         }
         // Refused: find out why (a second query, but only on this rare path).
         let known = self.site_exists(&lead.site_id).await?;

@@ -3,6 +3,7 @@
 use leadglue_shared::sales::{
     ChangeRecord, ConsentRecord, FollowUpRecord, LeadListItem, LeadQuery, LeadRecord, Note, Status,
 };
+use leadglue_shared::webhooks::Event;
 use serde::Deserialize;
 use worker::query;
 
@@ -311,9 +312,10 @@ impl Repo {
         Ok(stmt.first::<LeadState>(None).await?)
     }
 
-    /// Applies a change and records it, atomically, if the lead is still at the version read.
-    /// `false` when another change got there first.
-    pub async fn change_lead(&self, change: &Change<'_>) -> Result<bool, AppError> {
+    /// Applies a change and records it, atomically, if the lead is still at the version read,
+    /// with a `lead.status_changed` delivery for each subscriber when the status moved. The
+    /// deliveries' ids, or `None` when another change got there first.
+    pub async fn change_lead(&self, change: &Change<'_>) -> Result<Option<Vec<String>>, AppError> {
         let tags =
             serde_json::to_string(change.tags).map_err(|e| AppError::Internal(e.to_string()))?;
         let next = change.version + 1;
@@ -361,12 +363,41 @@ impl Repo {
                 &token
             )?);
         }
+        let status_moved = change
+            .recorded
+            .iter()
+            .find(|(field, ..)| *field == "status");
+        if let Some((_, from, to)) = status_moved {
+            let data = serde_json::json!({
+                "change": { "from": from, "to": to, "actor": change.actor },
+            })
+            .to_string();
+            batch.push(self.webhook_events(
+                change.lead_id,
+                &[Event::LeadStatusChanged.as_str()],
+                &data,
+                Some(&token),
+                change.now_ms,
+            )?);
+        }
         let results = self.db.batch(batch).await?;
-        Ok(results
+        let applied = results
             .first()
             .map(|r| r.results::<IdRow>())
             .transpose()?
-            .is_some_and(|rows| !rows.is_empty()))
+            .is_some_and(|rows| !rows.is_empty());
+        if !applied {
+            return Ok(None);
+        }
+        let deliveries = match status_moved {
+            Some(_) => results
+                .last()
+                .map(|r| r.results::<IdRow>())
+                .transpose()?
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(Some(deliveries.into_iter().map(|r| r.id).collect()))
     }
 
     /// Adds a note; `None` when there is no such lead (or it was erased).
@@ -392,8 +423,8 @@ impl Repo {
     }
 
     /// Erases what a lead says about the person, atomically: contact details, answers,
-    /// attribution, consent IP and page, notes, the tags and assignee history; cancels the
-    /// follow-ups not yet sent. The row stays as an anonymous tombstone (site, form, grade,
+    /// attribution, consent IP and page, notes, the tags and assignee history, the payloads of
+    /// webhook deliveries about them; cancels the follow-ups and deliveries not yet sent. The row stays as an anonymous tombstone (site, form, grade,
     /// score, status, channel, dates), so counts stay right. `false` for an unknown lead.
     pub async fn erase_lead(&self, id: &str, now_ms: i64) -> Result<bool, AppError> {
         let erase = query!(
@@ -425,9 +456,19 @@ impl Repo {
              WHERE lead_id = ?1 AND field IN ('assignee', 'tags')",
             &id
         )?;
+        let deliveries = query!(
+            &self.db,
+            "UPDATE webhook_deliveries
+             SET payload = '{}',
+                 state = CASE WHEN state IN ('scheduled', 'queued') THEN 'dead' ELSE state END,
+                 last_error = CASE WHEN state IN ('scheduled', 'queued')
+                                   THEN 'cancelled: the lead was erased' END
+             WHERE lead_id = ?1",
+            &id
+        )?;
         let results = self
             .db
-            .batch(vec![erase, follow_ups, notes, history])
+            .batch(vec![erase, follow_ups, notes, history, deliveries])
             .await?;
         Ok(results
             .first()
