@@ -7,6 +7,7 @@ use leadglue_shared::followup::{
     Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, plan_sequence, render,
     render_sales_alert, retry_delay_ms, sign,
 };
+use leadglue_shared::locale::Locale;
 use leadglue_shared::{FormDefinition, Grade};
 use serde::{Deserialize, Serialize};
 use worker::{Env, MessageBatch, MessageExt};
@@ -177,6 +178,7 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
             grade: &step.grade,
             score: step.score,
             lead_id: &step.lead_id,
+            locale: step.locale,
         });
         return Ok(OutgoingEmail {
             from: config.from.clone(),
@@ -213,6 +215,7 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
                 .map(|r| (r.label.as_str(), r.url.as_str())),
             logo_url: step.logo_url.as_deref(),
             brand_color: step.brand_color.as_deref(),
+            locale: step.locale,
         },
     );
     // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
@@ -252,6 +255,7 @@ pub async fn preview(
     crate::auth::require(req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
     let template = Template::parse(template).ok_or(AppError::NotFound)?;
     let site = repo.sender(site_id).await?.ok_or(AppError::UnknownSite)?;
+    let locale = Locale::parse(&site.locale).unwrap_or_default();
     let sample_link = |action: &str| format!("{}/v1/{action}/SAMPLE", public_url(env));
     let rendered = if template == Template::SalesAlert {
         render_sales_alert(&LeadSummary {
@@ -264,6 +268,7 @@ pub async fn preview(
             grade: "hot",
             score: 90,
             lead_id: "sample",
+            locale,
         })
     } else {
         render(
@@ -280,6 +285,7 @@ pub async fn preview(
                 resource: None,
                 logo_url: site.logo_url.as_deref(),
                 brand_color: site.brand_color.as_deref(),
+                locale,
             },
         )
     };

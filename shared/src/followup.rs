@@ -8,6 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::locale::{Locale, fill};
 use crate::score::Grade;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -321,6 +322,8 @@ pub struct MessageContext<'a> {
     /// The site's brand: a logo at the top, an accent colour (already checked to be `#rrggbb`).
     pub logo_url: Option<&'a str>,
     pub brand_color: Option<&'a str>,
+    /// The site's language.
+    pub locale: Locale,
 }
 
 /// What sales needs to know about a hot lead ([`Template::SalesAlert`]).
@@ -335,6 +338,8 @@ pub struct LeadSummary<'a> {
     pub grade: &'a str,
     pub score: i64,
     pub lead_id: &'a str,
+    /// The site's language.
+    pub locale: Locale,
 }
 
 /// A message ready for a provider: subject, plain text and HTML.
@@ -345,106 +350,91 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Renders a template. Every value from the lead or the site is escaped in the HTML part, and
-/// the subject is kept to one line (it becomes a header).
+/// Renders a template in the site's language. Every value from the lead or the site is escaped
+/// in the HTML part, and the subject is kept to one line (it becomes a header).
 pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
+    let copy = cx.locale.copy();
+    let site = cx.site_name;
+    let with_site = |t: &str| fill(t, &[("site", site)]);
     let first_name = cx.lead_name.split_whitespace().next().unwrap_or_default();
     let greeting = if first_name.is_empty() {
-        "Hello,".to_owned()
+        copy.greeting_anonymous.to_owned()
     } else {
-        format!("Hello {first_name},")
+        fill(copy.greeting, &[("name", first_name)])
     };
     let (subject, paragraphs): (String, Vec<String>) = match template {
         Template::Welcome => (
-            format!("Thanks for getting in touch with {}", cx.site_name),
+            with_site(copy.welcome_subject),
             vec![
-                format!(
-                    "Thank you for your interest in {}. We have your request and a real person \
-                     will read it.",
-                    cx.site_name
-                ),
+                with_site(copy.welcome_thanks),
                 match cx.lead_message {
-                    Some(m) => {
-                        format!("You asked: \u{201c}{m}\u{201d}. We'll answer that directly.")
-                    }
-                    None => "We'll send you what you asked for shortly.".to_owned(),
+                    Some(m) => fill(copy.welcome_asked, &[("message", m)]),
+                    None => copy.welcome_soon.to_owned(),
                 },
             ],
         ),
         Template::CheckIn => (
-            format!("Did that help? A quick note from {}", cx.site_name),
-            vec![
-                "A few days ago you asked us for information. We hope it was useful.".to_owned(),
-                "If anything was unclear, reply to this email and we'll explain.".to_owned(),
-            ],
+            with_site(copy.check_in_subject),
+            copy.check_in.iter().map(|p| with_site(p)).collect(),
         ),
         Template::Resources => (
-            format!("A few resources from {}", cx.site_name),
-            vec![
-                "Here are the guides our customers find most useful when they are weighing \
-                 their options. No strings attached."
-                    .to_owned(),
-            ],
+            with_site(copy.resources_subject),
+            vec![with_site(copy.resources)],
         ),
         Template::LastNote => (
-            format!("Our last note, from {}", cx.site_name),
-            vec![
-                "This is the last email in this series: we won't keep writing unless you ask us \
-                 to."
-                .to_owned(),
-                "If your plans change, we're here.".to_owned(),
-            ],
+            with_site(copy.last_note_subject),
+            copy.last_note.iter().map(|p| with_site(p)).collect(),
         ),
         Template::Confirm => (
-            format!("Please confirm your email for {}", cx.site_name),
-            vec![
-                format!(
-                    "Thanks for your interest in {}. Please confirm this is your address, and \
-                     we'll send what you asked for: {}",
-                    cx.site_name,
-                    cx.confirm_url.unwrap_or_default()
-                ),
-                "If you did not ask us anything, ignore this email and you won't hear from us."
-                    .to_owned(),
-            ],
+            with_site(copy.confirm_subject),
+            copy.confirm
+                .iter()
+                .map(|p| {
+                    fill(
+                        p,
+                        &[("site", site), ("url", cx.confirm_url.unwrap_or_default())],
+                    )
+                })
+                .collect(),
         ),
         // Sales alerts have their own renderer (render_sales_alert) and a sequence's start is
         // never sent; neither comes here.
         Template::SalesAlert | Template::StartSequence => (String::new(), Vec::new()),
     };
-    let mut closing = Vec::new();
-    if let Some(phone) = cx.site_phone {
-        closing.push(format!(
-            "Questions, or ready to talk? Call us at {phone}: we're happy to help."
-        ));
-    }
-    if let Some(url) = cx.booking_url {
-        closing.push(format!("Or book a time that suits you: {url}"));
-    }
-
     let resource = cx.resource.filter(|_| template == Template::Welcome);
+    let sign_off = with_site(copy.sign_off);
+    let why = with_site(copy.why);
+
     let mut text = format!("{greeting}\n\n");
     for p in &paragraphs {
         text.push_str(p);
         text.push_str("\n\n");
     }
     if let Some((label, url)) = resource {
-        text.push_str(&format!("Here is {label}: {url}\n\n"));
+        let resource = format!("{label}: {url}");
+        text.push_str(&fill(copy.resource_text, &[("resource", &resource)]));
+        text.push_str("\n\n");
     }
-    for p in &closing {
-        text.push_str(p);
+    if let Some(phone) = cx.site_phone {
+        text.push_str(&fill(copy.call_us, &[("phone", phone)]));
+        text.push_str("\n\n");
+    }
+    if let Some(url) = cx.booking_url {
+        text.push_str(&fill(copy.booking_text, &[("url", url)]));
         text.push_str("\n\n");
     }
     text.push_str(&format!(
-        "The {} team\n\n--\nYou are receiving this because you asked {} for information.\nUnsubscribe: {}\n",
-        cx.site_name, cx.site_name, cx.unsubscribe_url
+        "{sign_off}\n\n--\n{why}\n{}: {}\n",
+        copy.unsubscribe, cx.unsubscribe_url
     ));
     if let Some(address) = cx.postal_address {
-        text.push_str(&format!("{}, {address}\n", cx.site_name));
+        text.push_str(&format!("{site}, {address}\n"));
     }
 
+    // HTML: the copy is ours, but escaped all the same; values are escaped before they go in.
     let esc = |s: &str| html_escape::encode_safe(s).into_owned();
     let attr = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
+    let link = |href: &str, label: &str| format!("<a href=\"{}\">{}</a>", attr(href), esc(label));
     let accent = cx.brand_color.unwrap_or("#1d4ed8");
     let mut html = format!(
         "<!doctype html><html><head><style>a{{color:{}}}</style></head><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#1f2933;border-top:4px solid {}\">",
@@ -455,7 +445,7 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
         html.push_str(&format!(
             "<p><img src=\"{}\" alt=\"{}\" height=\"40\"></p>",
             attr(logo),
-            attr(cx.site_name)
+            attr(site)
         ));
     }
     html.push_str(&format!("<p>{}</p>", esc(&greeting)));
@@ -463,37 +453,35 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
         html.push_str(&format!("<p>{}</p>", esc(p)));
     }
     if let Some((label, url)) = resource {
-        html.push_str(&format!(
-            "<p>Here is <a href=\"{}\">{}</a>.</p>",
-            attr(url),
-            esc(label)
-        ));
+        let sentence = fill(&esc(copy.resource_html), &[("resource", &link(url, label))]);
+        html.push_str(&format!("<p>{sentence}</p>"));
     }
     if let Some(phone) = cx.site_phone {
         let tel: String = phone
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '+')
             .collect();
-        html.push_str(&format!(
-            "<p>Questions, or ready to talk? Call us at <a href=\"tel:{}\">{}</a>: we're happy to help.</p>",
-            attr(&tel),
-            esc(phone)
-        ));
+        let sentence = fill(
+            &esc(copy.call_us),
+            &[("phone", &link(&format!("tel:{tel}"), phone))],
+        );
+        html.push_str(&format!("<p>{sentence}</p>"));
     }
     if let Some(url) = cx.booking_url {
-        html.push_str(&format!(
-            "<p>Or <a href=\"{}\">book a time that suits you</a>.</p>",
-            attr(url)
-        ));
+        let sentence = fill(
+            &esc(copy.booking_html),
+            &[("link", &link(url, copy.booking_label))],
+        );
+        html.push_str(&format!("<p>{sentence}</p>"));
     }
     html.push_str(&format!(
-        "<p>The {} team</p><hr><p style=\"font-size:12px;color:#52606d\">You are receiving this because you asked {} for information. <a href=\"{}\">Unsubscribe</a>",
-        esc(cx.site_name),
-        esc(cx.site_name),
-        attr(cx.unsubscribe_url)
+        "<p>{}</p><hr><p style=\"font-size:12px;color:#52606d\">{} {}",
+        esc(&sign_off),
+        esc(&why),
+        link(cx.unsubscribe_url, copy.unsubscribe)
     ));
     if let Some(address) = cx.postal_address {
-        html.push_str(&format!("<br>{}, {}", esc(cx.site_name), esc(address)));
+        html.push_str(&format!("<br>{}, {}", esc(site), esc(address)));
     }
     html.push_str("</p></body></html>");
     Rendered {
@@ -506,23 +494,29 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
 /// The alert sales gets about a hot lead: who, how to reach them, why they scored hot. Lead data
 /// is escaped like everywhere else; there is no unsubscribe (it goes to the site's own inbox).
 pub fn render_sales_alert(lead: &LeadSummary<'_>) -> Rendered {
+    let copy = lead.locale.copy();
+    let line = |t: &str, value: &str| fill(t, &[("value", value)]);
     let mut lines = vec![
-        format!("A hot lead just arrived on {}.", lead.site_name),
-        format!("Name: {}", lead.name),
-        format!("Email: {}", lead.email),
+        fill(copy.alert_intro, &[("site", lead.site_name)]),
+        line(copy.alert_name, lead.name),
+        line(copy.alert_email, lead.email),
     ];
     if let Some(company) = lead.company {
-        lines.push(format!("Company: {company}"));
+        lines.push(line(copy.alert_company, company));
     }
     if let Some(phone) = lead.phone {
-        lines.push(format!("Phone: {phone}"));
+        lines.push(line(copy.alert_phone, phone));
     }
-    lines.push(format!("Grade: {} (score {})", lead.grade, lead.score));
+    let score = lead.score.to_string();
+    lines.push(fill(
+        copy.alert_grade,
+        &[("grade", lead.grade), ("score", &score)],
+    ));
     if let Some(message) = lead.message {
-        lines.push(format!("Message: {message}"));
+        lines.push(line(copy.alert_message, message));
     }
-    lines.push(format!("Lead id: {}", lead.lead_id));
-    lines.push("They were invited to call you now: a quick call back is welcome.".to_owned());
+    lines.push(line(copy.alert_id, lead.lead_id));
+    lines.push(copy.alert_call.to_owned());
     let esc = |s: &str| html_escape::encode_safe(s).into_owned();
     let html = format!(
         "<!doctype html><html><body style=\"font-family:system-ui,sans-serif\">{}</body></html>",
@@ -532,7 +526,10 @@ pub fn render_sales_alert(lead: &LeadSummary<'_>) -> Rendered {
             .collect::<String>()
     );
     Rendered {
-        subject: one_line(&format!("Hot lead: {} ({})", lead.name, lead.site_name)),
+        subject: one_line(&fill(
+            copy.alert_subject,
+            &[("name", lead.name), ("site", lead.site_name)],
+        )),
         text: lines.join("\n") + "\n",
         html,
     }
@@ -630,6 +627,7 @@ mod tests {
             resource: Some(("our pricing guide", "https://northwind.example/pricing.pdf")),
             logo_url: Some("https://northwind.example/logo.png"),
             brand_color: Some("#0f766e"),
+            locale: Locale::En,
         }
     }
 
@@ -756,6 +754,7 @@ mod tests {
             grade: "hot",
             score: 90,
             lead_id: "lead-1",
+            locale: Locale::En,
         });
         assert_eq!(m.subject, "Hot lead: Ada <b>Lovelace</b> (Northwind)");
         assert!(m.text.contains("Phone: +441234567"));
@@ -839,6 +838,69 @@ mod tests {
             m.html
                 .contains("&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;")
         );
+    }
+
+    /// In every language: every template renders whole (no placeholder left), greets, offers
+    /// the phone and the unsubscribe link, and escapes lead data.
+    #[test]
+    fn every_language_renders_every_template_whole_and_escaped() {
+        for locale in Locale::ALL {
+            for template in [
+                Template::Welcome,
+                Template::CheckIn,
+                Template::Resources,
+                Template::LastNote,
+                Template::Confirm,
+            ] {
+                let mut c = cx("Ada <b>", Some("{site} <i>"));
+                c.locale = locale;
+                c.confirm_url = Some("https://edge.example/v1/confirm/xyz");
+                let m = render(template, &c);
+                for part in [&m.subject, &m.text, &m.html] {
+                    assert!(
+                        !part.contains("{name}") && !part.contains("{url}"),
+                        "{locale:?} {template:?}: {part}"
+                    );
+                }
+                assert!(m.subject.contains("Northwind"), "{locale:?} {template:?}");
+                assert!(m.text.contains("+1 555 010 0199"));
+                assert!(
+                    m.text
+                        .contains("https://edge.example/v1/unsubscribe/abc.def")
+                );
+                assert!(m.html.contains("href=\"tel:+15550100199\""));
+                assert!(!m.html.contains("<b>") && !m.html.contains("<i>"));
+                assert!(m.text.contains("1 Main St, Springfield"));
+            }
+        }
+        // A value that looks like a placeholder is kept as the visitor wrote it.
+        let m = render(Template::Welcome, &cx("Ada", Some("{site}")));
+        assert!(m.text.contains("\u{201c}{site}\u{201d}"), "{}", m.text);
+    }
+
+    #[test]
+    fn german_sites_write_german() {
+        let mut c = cx("Ada Lovelace", None);
+        c.locale = Locale::De;
+        let m = render(Template::Welcome, &c);
+        assert_eq!(m.subject, "Danke für Ihre Anfrage bei Northwind");
+        assert!(m.text.starts_with("Hallo Ada,"));
+        assert!(m.text.contains("Rufen Sie uns an unter +1 555 010 0199"));
+        assert!(m.html.contains(">Abmelden</a>"));
+        let alert = render_sales_alert(&LeadSummary {
+            site_name: "Northwind",
+            name: "Ada",
+            email: "ada@example.com",
+            company: None,
+            phone: None,
+            message: None,
+            grade: "hot",
+            score: 90,
+            lead_id: "lead-1",
+            locale: Locale::De,
+        });
+        assert_eq!(alert.subject, "Heißer Lead: Ada (Northwind)");
+        assert!(alert.text.contains("Einstufung: hot (Punkte 90)"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod attribution;
 pub mod followup;
 pub mod form;
 pub mod json;
+pub mod locale;
 pub mod problem;
 pub mod sales;
 pub mod score;

@@ -48,6 +48,9 @@ pub struct SiteDefinition {
     /// Where webhook steps are POSTed (signed per Standard Webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// The language of the site's emails (`en` by default; `de`).
+    #[serde(default)]
+    pub locale: crate::locale::Locale,
 }
 
 fn yes() -> bool {
@@ -181,6 +184,7 @@ impl SiteDefinition {
             webhook_url: webhook_url.map(str::to_owned),
             logo_url: logo_url.map(str::to_owned),
             brand_color,
+            locale: self.locale,
         })
     }
 
@@ -313,7 +317,21 @@ mod tests {
             webhook_url: None,
             logo_url: None,
             brand_color: None,
+            locale: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_email_language_defaults_to_english_and_refuses_the_unknown() {
+        let json =
+            r#"{"name": "A", "allowed_origins": [], "consent_text": "c", "consent_version": "v"}"#;
+        let site: SiteDefinition = serde_json::from_str(json).unwrap();
+        assert_eq!(site.locale, crate::locale::Locale::En);
+        let german = json.replace('}', r#", "locale": "de"}"#);
+        let site: SiteDefinition = serde_json::from_str(&german).unwrap();
+        assert_eq!(site.validate().unwrap().locale, crate::locale::Locale::De);
+        let klingon = json.replace('}', r#", "locale": "tlh"}"#);
+        assert!(serde_json::from_str::<SiteDefinition>(&klingon).is_err());
     }
 
     #[test]

@@ -564,3 +564,37 @@ fn the_welcome_links_what_the_form_offers() {
             .contains("<a href=\"https://example.com/guide.pdf\">our buyer&#x27;s guide</a>")
     );
 }
+
+#[test]
+fn a_german_site_writes_to_its_leads_in_german() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[], &json!({ "locale": "de" }));
+    let (_, email) = capture(&worker, &site, "deutsch", warm());
+    let message = &mails(&worker, &email, 1)[0]["email"];
+    assert_eq!(message["subject"], "Danke für Ihre Anfrage bei Example Ltd");
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with("Hallo Ada,"), "{text}");
+    assert!(
+        text.contains("Rufen Sie uns an unter +1 555 010 0199"),
+        "{text}"
+    );
+    assert!(message["html"].as_str().unwrap().contains(">Abmelden</a>"));
+    // The preview shows marketers the same language.
+    let preview = worker.call(
+        "GET",
+        &format!("/v1/admin/sites/{site}/templates/check_in"),
+        Some(worker.admin_token()),
+        None,
+    );
+    assert_eq!(
+        preview.json()["subject"],
+        "Hat es geholfen? Eine kurze Nachricht von Example Ltd"
+    );
+    // An unknown language is refused by name.
+    let mut definition = leadglue_tests::site_definition(&[]);
+    definition["locale"] = json!("tlh");
+    let problem = worker
+        .put_site(&site, &definition, Some(worker.admin_token()))
+        .problem(422);
+    assert_eq!(problem.errors[0].field, "locale");
+}

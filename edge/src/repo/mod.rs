@@ -3,6 +3,7 @@
 
 use leadglue_shared::attribution::{Attribution, Channel};
 use leadglue_shared::followup::{self, Audience, OptIn, Planned};
+use leadglue_shared::locale::Locale;
 use leadglue_shared::sales::Status;
 use leadglue_shared::webhooks::Event;
 use leadglue_shared::{
@@ -117,6 +118,7 @@ struct RecipientRow {
     unsubscribed_at: Option<String>,
     status: String,
     erased_at: Option<String>,
+    locale: String,
 }
 
 /// What emails say about the site that sends them.
@@ -128,6 +130,7 @@ pub struct Sender {
     pub postal_address: Option<String>,
     pub logo_url: Option<String>,
     pub brand_color: Option<String>,
+    pub locale: String,
 }
 
 /// A follow-up step claimed for sending, with what its message needs.
@@ -164,6 +167,8 @@ pub struct ClaimedFollowUp {
     pub nurtured: bool,
     /// The person's data was erased: nothing may be sent about them.
     pub erased: bool,
+    /// The site's email language.
+    pub locale: Locale,
 }
 
 #[derive(Deserialize)]
@@ -305,7 +310,7 @@ impl Repo {
     pub async fn sender(&self, site_id: &str) -> Result<Option<Sender>, AppError> {
         let stmt = query!(
             &self.db,
-            "SELECT name, phone, booking_url, postal_address, logo_url, brand_color
+            "SELECT name, phone, booking_url, postal_address, logo_url, brand_color, locale
              FROM sites WHERE id = ?1",
             &site_id
         )?;
@@ -366,8 +371,9 @@ impl Repo {
                 &self.db,
                 "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
                                     first_touch_attribution, postal_address, sales_email,
-                                    double_opt_in, sequences, webhook_url, logo_url, brand_color)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                    double_opt_in, sequences, webhook_url, logo_url, brand_color,
+                                    locale)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
@@ -382,6 +388,7 @@ impl Repo {
                     webhook_url = excluded.webhook_url,
                     logo_url = excluded.logo_url,
                     brand_color = excluded.brand_color,
+                    locale = excluded.locale,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
@@ -396,7 +403,8 @@ impl Repo {
                 &sequences,
                 &site.webhook_url,
                 &site.logo_url,
-                &site.brand_color
+                &site.brand_color,
+                &site.locale.as_str()
             )?,
             query!(
                 &self.db,
@@ -526,7 +534,8 @@ impl Repo {
             "SELECT l.email, l.name, l.company, l.phone, l.message, l.grade, l.score,
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
                     s.sequences, s.webhook_url, s.logo_url, s.brand_color,
-                    f.definition AS form_definition, l.unsubscribed_at, l.status, l.erased_at
+                    f.definition AS form_definition, l.unsubscribed_at, l.status, l.erased_at,
+                    s.locale
              FROM leads l JOIN sites s ON s.id = l.site_id
              LEFT JOIN forms f
                 ON f.site_id = l.site_id AND f.form_id = l.form_id AND f.version = l.form_version
@@ -564,6 +573,7 @@ impl Repo {
             unsubscribed: recipient.unsubscribed_at.is_some(),
             nurtured: recipient.status == Status::Lead.as_str(),
             erased: recipient.erased_at.is_some(),
+            locale: Locale::parse(&recipient.locale).unwrap_or_default(),
         }))
     }
 
