@@ -4,7 +4,9 @@
 //! So far: widget bytes (loader, glue, wasm; raw, gzip, brotli; the first visit's total), the
 //! edge's wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion), and
 //! lead ingest against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the
-//! baseline, at 1, 8 and 32 connections). Browser timings are still to come (issue 7).
+//! baseline, at 1, 8 and 32 connections), and the Sales API at 10,000 and 100,000 leads (list
+//! latency per query, export throughput, workerd's memory during the export). Browser timings
+//! are still to come (issue 7).
 
 use std::io::Write;
 use std::path::Path;
@@ -71,6 +73,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let ingest = ingest()?;
     let ratio = ingest.ratio_at_8();
+    let sales = sales()?;
 
     let budgets = [
         ("loader ≤ 2 KB brotli", loader.brotli, LOADER_BROTLI),
@@ -87,6 +90,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "edge_wasm": edge.json(),
         "micro_ns": micro,
         "ingest": ingest.json(),
+        "sales_api": sales.iter().map(SalesRun::json).collect::<Vec<_>>(),
         "budgets": budgets.iter().map(|(name, value, limit)| json!({
             "budget": name, "value": value, "limit": limit, "pass": value <= limit,
         })).collect::<Vec<_>>(),
@@ -116,6 +120,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ));
     }
     md.push_str(&ingest.markdown());
+    md.push_str(&SalesRun::markdown(&sales));
     md.push_str("\n| budget | value | limit | |\n|---|---:|---:|---|\n");
     for (name, value, limit) in budgets {
         let verdict = if value <= limit { "PASS" } else { "FAIL" };
@@ -340,4 +345,198 @@ fn ensure_wrk() -> Result<std::path::PathBuf> {
         .map_err(|e| format!("wrk is needed for the load benchmark: {e}"))?;
     }
     Ok(wrk)
+}
+
+/// The Sales API at one size: list-page latency per query, and one full export.
+struct SalesRun {
+    leads: u32,
+    /// (query, p50 ms, p99 ms) over [`LIST_SAMPLES`] sequential requests.
+    lists: Vec<(&'static str, f64, f64)>,
+    export_rows: usize,
+    export_seconds: f64,
+    /// workerd's resident memory before the export and at its peak during it, KiB.
+    rss_before_kib: u64,
+    rss_peak_kib: u64,
+}
+
+const LIST_SAMPLES: usize = 100;
+
+/// What a salesperson asks for: the newest page, today's hot leads, a text search, a filter
+/// that matches few leads (the worst case: a long scan), and a page deep in the list.
+const LIST_QUERIES: [(&str, &str); 5] = [
+    ("newest 50", "limit=50"),
+    ("grade=hot, 50", "grade=hot&limit=50"),
+    ("q=lead1234 (text search)", "q=lead1234&limit=50"),
+    ("status=customer (rare)", "status=customer&limit=50"),
+    (
+        "channel + since, 200",
+        "channel=email&since=2026-01-01T06:00:00Z&limit=200",
+    ),
+];
+
+impl SalesRun {
+    fn json(&self) -> Value {
+        json!({
+            "leads": self.leads,
+            "list_ms": self.lists.iter().map(|(q, p50, p99)| json!({ "query": q, "p50": p50, "p99": p99 })).collect::<Vec<_>>(),
+            "export": {
+                "rows": self.export_rows,
+                "seconds": self.export_seconds,
+                "leads_per_second": self.export_rows as f64 / self.export_seconds,
+                "workerd_rss_before_kib": self.rss_before_kib,
+                "workerd_rss_peak_kib": self.rss_peak_kib,
+            },
+        })
+    }
+
+    fn markdown(runs: &[SalesRun]) -> String {
+        let mut md = String::from(
+            "\n| Sales API list (sequential) | leads | p50 ms | p99 ms |\n|---|---:|---:|---:|\n",
+        );
+        for run in runs {
+            for (query, p50, p99) in &run.lists {
+                md.push_str(&format!(
+                    "| {query} | {} | {p50:.1} | {p99:.1} |\n",
+                    run.leads
+                ));
+            }
+        }
+        md.push_str("\n| CSV export | rows | seconds | leads/s | workerd RSS before / peak (MiB) |\n|---:|---:|---:|---:|---:|\n");
+        for run in runs {
+            md.push_str(&format!(
+                "| {} leads | {} | {:.1} | {:.0} | {:.0} / {:.0} |\n",
+                run.leads,
+                run.export_rows,
+                run.export_seconds,
+                run.export_rows as f64 / run.export_seconds,
+                run.rss_before_kib as f64 / 1024.0,
+                run.rss_peak_kib as f64 / 1024.0
+            ));
+        }
+        md
+    }
+}
+
+/// The Sales API at 10,000 and then 100,000 leads, seeded straight into a fresh local D1 (one
+/// SQL statement each, while the Worker is idle).
+fn sales() -> Result<Vec<SalesRun>> {
+    let secrets = dev::local_secrets()?;
+    let run_dir = root().join(format!("target/bench/sales-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let state = run_dir.join("state");
+    let sink = mailsink::start(&run_dir.join("mail"), false)?;
+    wrangler::migrate(&state)?;
+    let port = wrangler::free_port()?;
+    let worker = Wrangler::start(&Options {
+        port,
+        state: &state,
+        isolated: true,
+        vars: dev::local_vars(port, &sink, "resend"),
+        tmpdir: None,
+    })?;
+    let base = worker.base_url.clone();
+    ureq::put(format!("{base}/v1/admin/sites/bench"))
+        .header("authorization", format!("Bearer {}", secrets.admin_token))
+        .send_json(json!({
+            "name": "Bench", "allowed_origins": [], "consent_text": "OK", "consent_version": "v1",
+        }))
+        .map_err(|e| format!("defining the bench site: {e}"))?;
+    let key = crate::keys::create(
+        &base,
+        &secrets.admin_token,
+        "bench",
+        &["leads:read".to_owned()],
+    )?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(300)))
+        .build()
+        .into();
+    let get = |path: &str| -> Result<(Vec<u8>, f64)> {
+        let started = std::time::Instant::now();
+        let mut answer = agent
+            .get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {key}"))
+            .call()
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        Ok((body, started.elapsed().as_secs_f64() * 1000.0))
+    };
+
+    let mut runs = Vec::new();
+    let mut seeded = 0;
+    for size in [10_000u32, 100_000] {
+        seed(&state, seeded + 1, size)?;
+        seeded = size;
+        let mut lists = Vec::new();
+        for (name, query) in LIST_QUERIES {
+            let mut times = Vec::with_capacity(LIST_SAMPLES);
+            for _ in 0..LIST_SAMPLES {
+                times.push(get(&format!("/v1/leads?site=bench&{query}"))?.1);
+            }
+            times.sort_by(f64::total_cmp);
+            let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+            lists.push((name, at(0.5), at(0.99)));
+        }
+        let rss_before = worker.workerd_rss_kib().unwrap_or_default();
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let export = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(rss) = worker.workerd_rss_kib() {
+                        peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            });
+            let result = get("/v1/leads/export?format=csv&site=bench");
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        })?;
+        // Data rows: records end with CRLF (the seeded values hold none), less the header.
+        let rows = export
+            .0
+            .windows(2)
+            .filter(|w| w == b"\r\n")
+            .count()
+            .saturating_sub(1);
+        runs.push(SalesRun {
+            leads: size,
+            lists,
+            export_rows: rows,
+            export_seconds: export.1 / 1000.0,
+            rss_before_kib: rss_before,
+            rss_peak_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
+        });
+    }
+    drop(worker);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    Ok(runs)
+}
+
+/// Leads `from..=to` of the bench site, generated in SQL: grades, channels and statuses rotate,
+/// a second apart from 2026-01-01.
+fn seed(state: &Path, from: u32, to: u32) -> Result<()> {
+    wrangler::d1_execute(
+        state,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to})
+             INSERT INTO leads (id, site_id, email, name, company, consent_text_version,
+                                idempotency_key, created_at, grade, score, channel, status)
+             SELECT printf('seed-%08d', i), 'bench', printf('lead%d@example.com', i),
+                    printf('Lead %d', i), CASE WHEN i % 3 = 0 THEN 'Acme, Inc.' END, 'v1',
+                    printf('seed-%d', i),
+                    strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', printf('+%d seconds', i)),
+                    CASE i % 3 WHEN 0 THEN 'hot' WHEN 1 THEN 'warm' ELSE 'cold' END, i % 100,
+                    CASE i % 4 WHEN 0 THEN 'direct' WHEN 1 THEN 'email'
+                               WHEN 2 THEN 'paid_search' ELSE 'organic_search' END,
+                    CASE WHEN i % 1000 = 0 THEN 'customer' ELSE 'lead' END
+             FROM n"
+        ),
+    )
 }

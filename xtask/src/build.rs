@@ -79,7 +79,27 @@ pub fn edge(tools: &Tools) -> Result<()> {
         .current_dir(root().join("edge"))
         // worker-build would otherwise download these from GitHub, which is out of reach.
         .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
-        .env("WASM_OPT_BIN", &tools.wasm_opt))
+        .env("WASM_OPT_BIN", &tools.wasm_opt))?;
+    // Optimised for size, names and producers stripped (worker-build's own pass is off in
+    // edge/Cargo.toml). The features are the ones worker-build enables: what workerd supports.
+    let wasm = root().join("edge/build/index_bg.wasm");
+    let optimised = root().join("edge/build/index_bg.opt.wasm");
+    let mut opt = Command::new(&tools.wasm_opt);
+    opt.arg(&wasm)
+        .args(["-Oz", "--strip-debug", "--strip-producers"]);
+    for feature in [
+        "mutable-globals",
+        "sign-ext",
+        "nontrapping-float-to-int",
+        "bulk-memory",
+        "multivalue",
+        "reference-types",
+        "exception-handling",
+    ] {
+        opt.arg(format!("--enable-{feature}"));
+    }
+    run(opt.arg("-o").arg(&optimised))?;
+    std::fs::rename(&optimised, &wasm).map_err(|e| format!("{}: {e}", wasm.display()))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -33,6 +33,16 @@ pub fn migrate(state: &Path) -> Result<()> {
         .env("CI", "true"))
 }
 
+/// Runs SQL against the local D1 kept in `state` (benchmarks seed leads with it).
+pub fn d1_execute(state: &Path, sql: &str) -> Result<()> {
+    run(wrangler()
+        .args(["d1", "execute", "DB", "--local", "--persist-to"])
+        .arg(state)
+        .arg("--command")
+        .arg(sql)
+        .env("CI", "true"))
+}
+
 pub struct Options<'a> {
     pub port: u16,
     pub state: &'a Path,
@@ -106,6 +116,35 @@ impl Wrangler {
     }
 
     /// Waits until wrangler exits (dev: until Ctrl-C).
+    /// Resident memory of the workerd processes this wrangler runs (in its own process group,
+    /// so only when started `isolated`), in KiB.
+    pub fn workerd_rss_kib(&self) -> Option<u64> {
+        if !self.own_group {
+            return None;
+        }
+        let group = self.child.id().to_string();
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid pgrp …
+            let Some((comm, rest)) = stat.split_once(") ") else {
+                continue;
+            };
+            let pgrp = rest.split_whitespace().nth(2);
+            if !comm.ends_with("(workerd") || pgrp != Some(group.as_str()) {
+                continue;
+            }
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_default();
+        }
+        (total > 0).then_some(total)
+    }
+
     pub fn wait(mut self) -> Result<()> {
         let status = self.child.wait().map_err(|e| e.to_string())?;
         if status.success() {
