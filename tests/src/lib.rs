@@ -203,9 +203,8 @@ impl Worker {
             .expect("the lead is in D1")
     }
 
-    /// Emails the provider stand-in received for `to`, oldest first (each as the sink recorded
-    /// it: `{"id", "idempotency_key", "authorization", "attempts_refused", "email": {...}}`).
-    pub fn mail_to(&self, to: &str) -> Vec<Value> {
+    /// Everything the provider stand-in recorded (emails and webhooks), oldest first.
+    fn sink_records(&self) -> Vec<Value> {
         let mut files: Vec<_> = std::fs::read_dir(&self.mail)
             .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -215,6 +214,14 @@ impl Worker {
             .iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
             .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .collect()
+    }
+
+    /// Emails the provider stand-in received for `to`, oldest first (each as the sink recorded
+    /// it: `{"id", "idempotency_key", "authorization", "attempts_refused", "email": {...}}`).
+    pub fn mail_to(&self, to: &str) -> Vec<Value> {
+        self.sink_records()
+            .into_iter()
             .filter(|m| m["email"]["to"][0] == to)
             .collect()
     }
@@ -222,14 +229,8 @@ impl Worker {
     /// Webhook steps the stand-in received about the lead with this address (each as recorded:
     /// `{"headers": {webhook-id, webhook-timestamp, webhook-signature}, "body": "<json>"}`).
     pub fn webhooks_for(&self, email: &str) -> Vec<Value> {
-        let mut files: Vec<_> = std::fs::read_dir(&self.mail)
-            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        files
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+        self.sink_records()
+            .into_iter()
             .filter(|r| r["provider"] == "webhook")
             .filter(|r| {
                 r["body"]
@@ -243,15 +244,8 @@ impl Worker {
     /// Webhooks the stand-in received at this path (below `/webhook`), oldest first, each as
     /// recorded: `{"url", "attempts_refused", "headers": {webhook-*}, "body": "<json>"}`.
     pub fn webhooks_at(&self, path: &str) -> Vec<Value> {
-        let mut files: Vec<_> = std::fs::read_dir(&self.mail)
-            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
-        files.sort();
-        files
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+        self.sink_records()
+            .into_iter()
             .filter(|r| r["provider"] == "webhook" && r["url"] == path)
             .collect()
     }

@@ -71,7 +71,12 @@ pub fn run(args: &[String]) -> Result<()> {
         micro.insert(name.into(), estimates["mean"]["point_estimate"].clone());
     }
 
-    let ingest = ingest()?;
+    // The request path alone (the queue consumer detached: in production it runs in
+    // invocations of its own; locally it would share the two cores with wrk and the request
+    // path), then the same with the consumer at work, for reference.
+    let request_path = ingest(false, &[1, 8, 32])?;
+    let with_consumer = ingest(true, &[8])?;
+    let ingest = request_path;
     let ratio = ingest.ratio_at_8();
     let sales = sales()?;
 
@@ -90,6 +95,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "edge_wasm": edge.json(),
         "micro_ns": micro,
         "ingest": ingest.json(),
+        "ingest_with_consumer": with_consumer.json(),
         "sales_api": sales.iter().map(SalesRun::json).collect::<Vec<_>>(),
         "budgets": budgets.iter().map(|(name, value, limit)| json!({
             "budget": name, "value": value, "limit": limit, "pass": value <= limit,
@@ -119,7 +125,10 @@ pub fn run(args: &[String]) -> Result<()> {
             ns.as_f64().unwrap_or_default()
         ));
     }
+    md.push_str("\nLead ingest, request path (queue consumer detached):\n");
     md.push_str(&ingest.markdown());
+    md.push_str("\nThe same with the local queue consumer sending each lead's follow-up:\n");
+    md.push_str(&with_consumer.markdown());
     md.push_str(&SalesRun::markdown(&sales));
     md.push_str("\n| budget | value | limit | |\n|---|---:|---:|---|\n");
     for (name, value, limit) in budgets {
@@ -132,7 +141,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "FAIL"
     };
     md.push_str(&format!(
-        "| lead ingest at 8 connections ≥ {INGEST_RATIO} of /healthz | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
+        "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
     ));
 
     let out = root.join("target/bench");
@@ -231,29 +240,12 @@ impl Ingest {
 }
 
 /// Lead ingest against a fresh local Worker (`--log-level warn`: request logging alone costs
-/// about a quarter of the throughput), with its follow-up going to the local mail sink.
-fn ingest() -> Result<Ingest> {
+/// about a quarter of the throughput), with its follow-up going to the local mail sink, or
+/// (`consumer: false`) piling up in the queue.
+fn ingest(consumer: bool, connections: &[u32]) -> Result<Ingest> {
     let wrk = ensure_wrk()?;
-    let secrets = dev::local_secrets()?;
-    let run_dir = root().join(format!("target/bench/run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&run_dir);
-    let state = run_dir.join("state");
-    let sink = mailsink::start(&run_dir.join("mail"), false)?;
-    wrangler::migrate(&state)?;
-    let port = wrangler::free_port()?;
-    let worker = Wrangler::start(&Options {
-        port,
-        state: &state,
-        isolated: true,
-        vars: dev::local_vars(port, &sink, "resend"),
-        tmpdir: None,
-    })?;
-    ureq::put(format!("{}/v1/admin/sites/bench", worker.base_url))
-        .header("authorization", format!("Bearer {}", secrets.admin_token))
-        .send_json(json!({
-            "name": "Bench", "allowed_origins": [], "consent_text": "OK", "consent_version": "v1",
-        }))
-        .map_err(|e| format!("defining the bench site: {e}"))?;
+    let bench = BenchWorker::start("ingest", consumer)?;
+    let (worker, run_dir) = (bench.worker(), &bench.dir);
     // Every request a new lead: a fresh idempotency key from each wrk thread's counter and a
     // random salt per thread.
     let script = run_dir.join("lead.lua");
@@ -271,14 +263,90 @@ end
     )
     .map_err(|e| e.to_string())?;
     let mut runs = Vec::new();
-    for connections in [1, 8, 32] {
+    for &connections in connections {
         let health = load(&wrk, &worker.base_url, "/healthz", connections, None)?;
         let leads = load(&wrk, &worker.base_url, "/", connections, Some(&script))?;
         runs.push((connections, health, leads));
     }
-    drop(worker);
-    let _ = std::fs::remove_dir_all(&run_dir);
     Ok(Ingest { runs })
+}
+
+/// A fresh local Worker for one benchmark, with its own state, a mail sink and a `bench` site.
+struct BenchWorker {
+    /// Always `Some` until dropped (stopped before its folder is removed).
+    worker: Option<Wrangler>,
+    dir: std::path::PathBuf,
+    admin_token: String,
+    _sink: mailsink::MailSink,
+}
+
+impl BenchWorker {
+    /// With the queue consumer, or (`consumer: false`) with follow-ups piling up in the queue.
+    fn start(name: &str, consumer: bool) -> Result<Self> {
+        let secrets = dev::local_secrets()?;
+        let dir = root().join(format!("target/bench/{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = dir.join("state");
+        let sink = mailsink::start(&dir.join("mail"), false)?;
+        wrangler::migrate(&state)?;
+        let port = wrangler::free_port()?;
+        let config = if consumer {
+            None
+        } else {
+            Some(without_consumer()?)
+        };
+        let worker = Wrangler::start(&Options {
+            port,
+            state: &state,
+            isolated: true,
+            vars: dev::local_vars(port, &sink, "resend"),
+            tmpdir: None,
+            config: config.as_deref(),
+        })?;
+        ureq::put(format!("{}/v1/admin/sites/bench", worker.base_url))
+            .header("authorization", format!("Bearer {}", secrets.admin_token))
+            .send_json(json!({
+                "name": "Bench", "allowed_origins": [], "consent_text": "OK",
+                "consent_version": "v1",
+            }))
+            .map_err(|e| format!("defining the bench site: {e}"))?;
+        Ok(Self {
+            worker: Some(worker),
+            dir,
+            admin_token: secrets.admin_token,
+            _sink: sink,
+        })
+    }
+}
+
+impl BenchWorker {
+    fn worker(&self) -> &Wrangler {
+        self.worker.as_ref().expect("running until dropped")
+    }
+}
+
+impl Drop for BenchWorker {
+    fn drop(&mut self) {
+        drop(self.worker.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `edge/wrangler.bench.toml`: the Worker's configuration without its queue consumer (beside
+/// `wrangler.toml`, whose relative paths it keeps; git-ignored).
+fn without_consumer() -> Result<std::path::PathBuf> {
+    let edge = root().join("edge");
+    let config = std::fs::read_to_string(edge.join("wrangler.toml")).map_err(|e| e.to_string())?;
+    let start = config
+        .find("[[queues.consumers]]")
+        .ok_or("wrangler.toml has no queue consumer")?;
+    let end = config[start..]
+        .find("\n\n")
+        .map_or(config.len(), |i| start + i);
+    let path = edge.join("wrangler.bench.toml");
+    let text = format!("{}{}", &config[..start], &config[end..]);
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 fn load(
@@ -420,30 +488,12 @@ impl SalesRun {
 /// The Sales API at 10,000 and then 100,000 leads, seeded straight into a fresh local D1 (one
 /// SQL statement each, while the Worker is idle).
 fn sales() -> Result<Vec<SalesRun>> {
-    let secrets = dev::local_secrets()?;
-    let run_dir = root().join(format!("target/bench/sales-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&run_dir);
-    let state = run_dir.join("state");
-    let sink = mailsink::start(&run_dir.join("mail"), false)?;
-    wrangler::migrate(&state)?;
-    let port = wrangler::free_port()?;
-    let worker = Wrangler::start(&Options {
-        port,
-        state: &state,
-        isolated: true,
-        vars: dev::local_vars(port, &sink, "resend"),
-        tmpdir: None,
-    })?;
+    let bench = BenchWorker::start("sales", true)?;
+    let (worker, state) = (bench.worker(), bench.dir.join("state"));
     let base = worker.base_url.clone();
-    ureq::put(format!("{base}/v1/admin/sites/bench"))
-        .header("authorization", format!("Bearer {}", secrets.admin_token))
-        .send_json(json!({
-            "name": "Bench", "allowed_origins": [], "consent_text": "OK", "consent_version": "v1",
-        }))
-        .map_err(|e| format!("defining the bench site: {e}"))?;
     let key = crate::keys::create(
         &base,
-        &secrets.admin_token,
+        &bench.admin_token,
         "bench",
         &["leads:read".to_owned()],
     )?;
@@ -514,8 +564,6 @@ fn sales() -> Result<Vec<SalesRun>> {
             rss_peak_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
         });
     }
-    drop(worker);
-    let _ = std::fs::remove_dir_all(&run_dir);
     Ok(runs)
 }
 

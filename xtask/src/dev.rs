@@ -26,6 +26,7 @@ pub fn run(args: &[String]) -> Result<()> {
         isolated: false,
         vars: local_vars(port, &sink, "resend"),
         tmpdir: None,
+        config: None,
     })?;
     seed_demo_site(&worker.base_url, &secrets.admin_token)?;
     let api_key = crate::keys::create(

@@ -47,6 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
             isolated: true,
             vars: dev::local_vars(port, &sink, provider),
             tmpdir,
+            config: None,
         })
     };
     let worker = start("resend", &state, None)?;

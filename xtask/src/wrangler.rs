@@ -53,11 +53,17 @@ pub struct Options<'a> {
     pub vars: Vec<(String, String)>,
     /// Where workerd keeps its temporary files (the .eml files of `send_email`, among them).
     pub tmpdir: Option<&'a Path>,
+    /// Another configuration than `edge/wrangler.toml` (it must sit beside it: its paths are
+    /// relative).
+    pub config: Option<&'a Path>,
 }
 
 impl Wrangler {
     pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
         let mut cmd = wrangler();
+        if let Some(config) = opts.config {
+            cmd.arg("--config").arg(config);
+        }
         cmd.args(["dev", "--ip", "127.0.0.1", "--port"])
             .arg(opts.port.to_string())
             .arg("--show-interactive-dev-session=false")

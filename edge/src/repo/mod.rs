@@ -501,13 +501,7 @@ impl Repo {
             &limit,
             &site
         )?;
-        Ok(stmt
-            .all()
-            .await?
-            .results::<IdRow>()?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
+        returned_ids(stmt).await
     }
 
     /// Claims a due step for sending, exactly once: only one claimant moves it from
@@ -719,6 +713,17 @@ impl Repo {
             .is_some_and(|rows| !rows.is_empty());
         Ok(found)
     }
+}
+
+/// The ids a statement's `RETURNING id` gave.
+async fn returned_ids(stmt: worker::D1PreparedStatement) -> Result<Vec<String>, AppError> {
+    Ok(stmt
+        .all()
+        .await?
+        .results::<IdRow>()?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
 }
 
 /// JSON text for a column.

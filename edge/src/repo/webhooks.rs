@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1PreparedStatement, query};
 
-use super::{IdRow, Repo};
+use super::{IdRow, Repo, returned_ids};
 use crate::error::AppError;
 
 #[derive(Deserialize)]
@@ -202,13 +202,7 @@ impl Repo {
             &limit,
             &site
         )?;
-        Ok(stmt
-            .all()
-            .await?
-            .results::<IdRow>()?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
+        returned_ids(stmt).await
     }
 
     /// Claims a due delivery for one attempt: only one claimant gets it.
