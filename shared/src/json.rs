@@ -71,3 +71,48 @@ fn shape_error(path: &str, serde_message: &str) -> FieldError {
         }
     }
 }
+
+/// For `#[serde(deserialize_with = "…")]` on a struct-typed field: accepts only a JSON object.
+/// (serde would also read a struct from an array, by position: `"consent": [true, "v1"]`.)
+pub fn object<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct ObjectOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    de.deserialize_map(ObjectOnly(std::marker::PhantomData))
+}
+
+/// [`object`] for an optional field (`null` or absent: `None`).
+pub fn optional_object<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Optional<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Optional<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, de: D2) -> Result<Option<T>, D2::Error> {
+            object(de).map(Some)
+        }
+    }
+    de.deserialize_option(Optional(std::marker::PhantomData))
+}

@@ -25,6 +25,7 @@ pub struct LeadSubmission {
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(deserialize_with = "crate::json::object")]
     pub consent: Consent,
     /// The page the form was submitted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +43,11 @@ pub struct LeadSubmission {
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
     pub answers: Answers,
     /// The first page of the visit, for attribution.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::optional_object"
+    )]
     pub first_touch: Option<FirstTouch>,
     /// Scores are the edge's to compute: a client may send these (an older widget did), and
     /// they are read and thrown away, never trusted or stored.
@@ -114,6 +119,8 @@ mod tests {
     #[case::wrong_type("name", serde_json::json!(5), "name", "Wrong type: invalid type: integer `5`, expected a string.")]
     #[case::nested_missing("consent", serde_json::json!({"given": true}), "consent.text_version", "This field is required.")]
     #[case::nested_wrong_type("consent", serde_json::json!({"given": "yes", "text_version": "v1"}), "consent.given", "Wrong type: invalid type: string \"yes\", expected a boolean.")]
+    #[case::nested_as_array("consent", serde_json::json!([true, "v1"]), "consent", "Wrong type: invalid type: sequence, expected an object.")]
+    #[case::optional_as_array("first_touch", serde_json::json!(["https://x.example/"]), "first_touch", "Wrong type: invalid type: sequence, expected an object.")]
     fn shape_errors_name_the_field(
         #[case] key: &str,
         #[case] value: serde_json::Value,

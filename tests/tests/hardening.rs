@@ -1,0 +1,303 @@
+//! Hostile input and concurrency (issue 6, first part): nothing a client sends makes the edge
+//! fail or store a damaged lead, and concurrent duplicates of one submission store one lead.
+
+use std::sync::Arc;
+
+use leadglue_tests::{ORIGIN, Worker, lead, unique};
+use serde_json::{Value, json};
+
+/// Bodies that must be refused with a problem document (4xx) and store nothing: broken JSON,
+/// wrong shapes and types, missing or unknown fields, bad values, out-of-range sizes.
+fn refused(site: &str) -> Vec<(String, Vec<u8>)> {
+    let mut corpus: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut raw = |name: &str, body: &[u8]| corpus.push((name.to_owned(), body.to_vec()));
+    for (name, body) in [
+        ("empty", &b""[..]),
+        ("whitespace", b"   \n\t "),
+        ("null", b"null"),
+        ("true", b"true"),
+        ("number", b"42"),
+        ("string", b"\"lead\""),
+        ("array", b"[]"),
+        ("array of lead", b"[{\"site_id\":\"x\"}]"),
+        ("unclosed object", b"{"),
+        ("unclosed string", b"{\"site_id\": \"abc"),
+        ("trailing comma", b"{\"site_id\": \"x\",}"),
+        ("single quotes", b"{'site_id': 'x'}"),
+        ("comment", b"{/* hi */}"),
+        ("NaN", b"{\"site_id\": NaN}"),
+        ("bare word", b"{site_id: 1}"),
+        ("two objects", b"{}{}"),
+        ("garbage after", b"{} trailing"),
+        ("nul byte", b"{\"site_id\": \"a\0b\"}"),
+        ("invalid utf-8", b"{\"site_id\": \"\xff\xfe\"}"),
+        ("lone surrogate", b"{\"name\": \"\\ud800\"}"),
+        ("bad escape", b"{\"name\": \"\\q\"}"),
+        ("deep nesting", &[b'['; 100_000][..]),
+        ("deep objects", "{\"a\":".repeat(5_000).as_bytes()),
+        ("utf-16 bom", b"\xfe\xff{}"),
+        ("xml", b"<lead><site_id>x</site_id></lead>"),
+        ("form encoded", b"site_id=x&email=a%40b.c"),
+    ] {
+        raw(name, body);
+    }
+    let base = lead(site);
+    let mut with = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut body = base.clone();
+        edit(&mut body);
+        corpus.push((name.to_owned(), serde_json::to_vec(&body).expect("json")));
+    };
+    // Missing each required field.
+    for field in ["site_id", "email", "name", "consent", "idempotency_key"] {
+        with(&format!("without {field}"), &|b| {
+            b.as_object_mut().expect("object").remove(field);
+        });
+    }
+    // Wrong types in every field.
+    for field in [
+        "site_id",
+        "email",
+        "name",
+        "company",
+        "phone",
+        "message",
+        "consent",
+        "page_url",
+        "idempotency_key",
+        "form_id",
+        "form_version",
+        "answers",
+        "first_touch",
+    ] {
+        for (kind, value) in [
+            ("number", json!(1)),
+            ("array", json!(["x"])),
+            ("object", json!({ "x": 1 })),
+            ("bool", json!(true)),
+        ] {
+            let ok_for_field = matches!(
+                (field, kind),
+                ("answers" | "consent" | "first_touch", "object") | ("form_version", "number")
+            );
+            if !ok_for_field {
+                with(&format!("{field} as {kind}"), &|b| b[field] = value.clone());
+            }
+        }
+    }
+    let long = |n: usize| "x".repeat(n);
+    for (name, field, value) in [
+        ("unknown field", "admin", json!(true)),
+        ("email without @", "email", json!("ada.example.com")),
+        (
+            "email with space",
+            "email",
+            json!("ada lovelace@example.com"),
+        ),
+        ("email two @", "email", json!("a@b@example.com")),
+        (
+            "email CRLF",
+            "email",
+            json!("ada@example.com\r\nBcc: all@example.com"),
+        ),
+        (
+            "email too long",
+            "email",
+            json!(format!("{}@example.com", long(300))),
+        ),
+        ("email empty", "email", json!("")),
+        ("name empty", "name", json!("   ")),
+        ("name control", "name", json!("Ada\u{7}")),
+        ("name newline", "name", json!("Ada\nLovelace")),
+        ("name too long", "name", json!(long(10_000))),
+        ("phone letters", "phone", json!("call me maybe")),
+        ("phone too long", "phone", json!("+1".repeat(40))),
+        ("message huge", "message", json!(long(31_000))),
+        (
+            "page_url javascript",
+            "page_url",
+            json!("javascript:alert(1)"),
+        ),
+        ("page_url relative", "page_url", json!("/pricing")),
+        ("idempotency short", "idempotency_key", json!("k")),
+        ("idempotency huge", "idempotency_key", json!(long(500))),
+        ("form_version negative", "form_version", json!(-1)),
+        ("form_version huge", "form_version", json!(1u64 << 40)),
+        ("form_version float", "form_version", json!(1.5)),
+        ("form unknown", "form_id", json!("no-such-form")),
+        (
+            "answer unknown option",
+            "answers",
+            json!({ "timeline": "yesterday" }),
+        ),
+        (
+            "answer unknown question",
+            "answers",
+            json!({ "favourite_colour": "blue" }),
+        ),
+        ("answer wrong type", "answers", json!({ "timeline": 3 })),
+        (
+            "answer nested",
+            "answers",
+            json!({ "timeline": { "a": 1 } }),
+        ),
+        (
+            "consent not given",
+            "consent",
+            json!({ "given": false, "text_version": "v1" }),
+        ),
+        (
+            "consent no version",
+            "consent",
+            json!({ "given": true, "text_version": "" }),
+        ),
+        (
+            "consent extra",
+            "consent",
+            json!({ "given": true, "text_version": "v1", "x": 1 }),
+        ),
+        (
+            "first_touch bad",
+            "first_touch",
+            json!({ "landing_page": 5 }),
+        ),
+    ] {
+        with(name, &|b| b[field] = value.clone());
+    }
+    corpus
+}
+
+/// Submissions that are odd but legitimate: stored, and stored exactly as sent.
+fn accepted(site: &str) -> Vec<(String, Value)> {
+    let mut corpus = Vec::new();
+    for (name, message) in [
+        ("sql quote", "'; DROP TABLE leads; --"),
+        ("sql union", "1 UNION SELECT email FROM leads"),
+        (
+            "html",
+            "<script>alert('x')</script><img src=x onerror=alert(1)>",
+        ),
+        ("template", "{{7*7}} ${7*7} {site}"),
+        ("formula", "=HYPERLINK(\"http://evil\",\"x\")"),
+        ("emoji", "Hello 👋🏽 from 東京, Zoë & Ørsted"),
+        ("rtl", "\u{202e}gnp.exe"),
+        ("zero width", "a\u{200b}b\u{feff}c"),
+        ("multi-line", "line one\nline two\r\nline three"),
+        ("backslashes", "C:\\temp\\new\\x"),
+        ("quotes", "\"double\" and 'single' and `back`"),
+        ("json in text", "{\"email\":\"other@example.com\"}"),
+    ] {
+        let mut body = lead(site);
+        body["email"] = json!(format!("{}@odd.example", unique("odd")));
+        body["message"] = json!(message);
+        body["company"] = json!(
+            message
+                .chars()
+                .take(100)
+                .collect::<String>()
+                .replace(['\n', '\r'], " ")
+        );
+        corpus.push((name.to_owned(), body));
+    }
+    corpus
+}
+
+#[test]
+fn hostile_input_is_refused_with_a_problem_and_stores_nothing() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    let corpus = refused(&site);
+    assert!(corpus.len() >= 100, "{} inputs", corpus.len());
+    for (name, body) in &corpus {
+        let answer = worker.send(
+            "POST",
+            "/v1/leads",
+            &[("content-type", "application/json"), ("origin", ORIGIN)],
+            Some(body),
+        );
+        assert!(
+            (400..500).contains(&answer.status),
+            "{name}: {} {}",
+            answer.status,
+            answer.body
+        );
+        let problem = answer.problem(answer.status);
+        assert!(!problem.title.is_empty(), "{name}");
+        // No internal detail leaks into the answer.
+        for leak in ["panicked", "RuntimeError", "D1", "SQLITE", "unwrap", "src/"] {
+            assert!(!answer.body.contains(leak), "{name}: {}", answer.body);
+        }
+    }
+    assert_eq!(worker.lead_count(&site), 0, "nothing refused was stored");
+    // And the Worker still takes a good lead afterwards.
+    assert_eq!(worker.post_lead(&lead(&site), Some(ORIGIN)).status, 201);
+}
+
+#[test]
+fn odd_but_legitimate_input_is_stored_verbatim() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    for (name, body) in accepted(&site) {
+        let answer = worker.post_lead(&body, Some(ORIGIN));
+        assert_eq!(answer.status, 201, "{name}: {}", answer.body);
+        let id = answer.json()["id"].as_str().expect("an id").to_owned();
+        // Line ends are normalised to LF; nothing else changes.
+        let sent = body["message"]
+            .as_str()
+            .expect("a message")
+            .replace("\r\n", "\n");
+        assert_eq!(worker.lead_column(&id, "message"), Some(sent), "{name}");
+        assert_eq!(
+            worker.lead_column(&id, "company").as_deref(),
+            body["company"].as_str(),
+            "{name}"
+        );
+    }
+}
+
+/// 2,000 requests from 16 threads: 200 submissions each sent 10 times, interleaved. Every copy
+/// answers 201 with its submission's one id, and D1 holds exactly 200 leads.
+#[test]
+fn concurrent_duplicates_store_each_submission_once() {
+    let worker = Arc::new(Worker::for_seeding());
+    let site = worker.new_site(&[ORIGIN]);
+    let submissions: Arc<Vec<Value>> = Arc::new(
+        (0..200)
+            .map(|i| {
+                let mut body = lead(&site);
+                body["email"] = json!(format!("burst{i}@example.com"));
+                body
+            })
+            .collect(),
+    );
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (worker, submissions) = (Arc::clone(&worker), Arc::clone(&submissions));
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for n in 0..125 {
+                    // Each thread walks the submissions from its own offset, so copies of one
+                    // submission are in flight at the same time from different threads.
+                    let i = (n * 16 + t * 7) % 200;
+                    let answer = worker.post_lead(&submissions[i], Some(ORIGIN));
+                    assert_eq!(answer.status, 201, "{}", answer.body);
+                    seen.push((i, answer.json()["id"].as_str().expect("an id").to_owned()));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut ids: Vec<Option<String>> = vec![None; 200];
+    let mut answers = 0;
+    for thread in threads {
+        for (i, id) in thread.join().expect("a thread") {
+            answers += 1;
+            match &ids[i] {
+                Some(first) => assert_eq!(first, &id, "submission {i} got two ids"),
+                None => ids[i] = Some(id),
+            }
+        }
+    }
+    assert_eq!(answers, 2_000);
+    assert!(ids.iter().all(Option::is_some));
+    assert_eq!(worker.lead_count(&site), 200);
+}
