@@ -67,11 +67,12 @@ pub async fn create(
         origin: origin.as_deref(),
         ip: ip.as_deref(),
         follow_ups: &follow_ups,
+        spam: submission.spam_reason(),
         now_ms,
     };
     match repo.insert_lead(&new).await? {
         Ok(stored) => {
-            if stored.id == id {
+            if stored.id == id && submission.spam_reason().is_none() {
                 // The steps due now (the first email, a sales alert): queue them without making
                 // the visitor wait. Steps that do not apply to the site were not stored and are
                 // skipped by the consumer. Should this fail, the cron trigger finds the steps due

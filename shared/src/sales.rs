@@ -203,6 +203,8 @@ pub struct LeadFilter {
     pub until: Option<String>,
     /// Lower-cased text searched for in email, name and company.
     pub q: Option<String>,
+    /// List the leads kept as spam instead of the others (`spam=true`).
+    pub spam: bool,
 }
 
 /// A page request: filters, size and where to continue.
@@ -339,6 +341,13 @@ fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), F
                 )
             })?);
         }
+        "spam" => {
+            filter.spam = match value {
+                "true" => true,
+                "false" => false,
+                _ => return Err(FieldError::new("spam", "Choose true or false.")),
+            };
+        }
         "since" => filter.since = Some(timestamp("since", value)?),
         "until" => filter.until = Some(timestamp("until", value)?),
         "q" => {
@@ -352,7 +361,7 @@ fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), F
             return Err(FieldError::new(
                 other,
                 "Unknown parameter. Filters are site, form, grade, status, channel, since, \
-                 until and q.",
+                 until, q and spam.",
             ));
         }
     }
@@ -524,6 +533,8 @@ pub struct LeadRecord {
     pub notes: Vec<Note>,
     /// When the person's data was erased (the lead is then an anonymous tombstone).
     pub erased_at: Option<String>,
+    /// Why it was kept as spam (`honeypot`), if it was.
+    pub spam_reason: Option<String>,
 }
 
 /// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it) and tags (replaced whole).
@@ -827,6 +838,7 @@ mod tests {
                 since: Some("2026-11-01T00:00:00.000Z".into()),
                 until: Some("2026-11-26T10:00:00.500Z".into()),
                 q: Some("ada l".into()),
+                spam: false,
             }
         );
         assert_eq!(q.limit, 200);
@@ -845,6 +857,7 @@ mod tests {
     #[case("cursor=nonsense!", "cursor")]
     #[case("grad=hot", "grad")]
     #[case("q=", "q")]
+    #[case("spam=yes", "spam")]
     fn list_query_names_the_bad_parameter(#[case] query: &str, #[case] field: &str) {
         let errors = parse_list_query(pairs(query)).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");

@@ -49,6 +49,11 @@ pub struct LeadSubmission {
         deserialize_with = "crate::json::optional_object"
     )]
     pub first_touch: Option<FirstTouch>,
+    /// A field people never see (the widget hides it from eyes and assistive technology);
+    /// form-filling bots fill it in. A submission with it filled is accepted quietly but kept
+    /// as spam: never followed up, not listed for sales.
+    #[serde(default, rename = "website", skip_serializing_if = "Option::is_none")]
+    pub honeypot: Option<String>,
     /// Scores are the edge's to compute: a client may send these (an older widget did), and
     /// they are read and thrown away, never trusted or stored.
     #[serde(default, rename = "score", skip_serializing)]
@@ -75,6 +80,16 @@ pub struct LeadCreated {
     pub next_step: NextStep,
 }
 
+impl LeadSubmission {
+    /// Why this submission looks like spam, if it does.
+    pub fn spam_reason(&self) -> Option<&'static str> {
+        self.honeypot
+            .as_deref()
+            .is_some_and(|v| !v.trim().is_empty())
+            .then_some("honeypot")
+    }
+}
+
 /// Parses a request body into a submission (see [`crate::json::parse`]).
 pub fn parse(body: &[u8]) -> Result<LeadSubmission, ParseError> {
     crate::json::parse(body)
@@ -94,6 +109,19 @@ mod tests {
             "consent": { "given": true, "text_version": "v1" },
             "idempotency_key": "0123456789abcdef",
         })
+    }
+
+    #[test]
+    fn a_filled_honeypot_marks_spam_and_a_blank_one_does_not() {
+        let mut json = valid_json();
+        let body = serde_json::to_vec(&json).unwrap();
+        assert_eq!(parse(&body).unwrap().spam_reason(), None);
+        json["website"] = serde_json::json!("  ");
+        let body = serde_json::to_vec(&json).unwrap();
+        assert_eq!(parse(&body).unwrap().spam_reason(), None);
+        json["website"] = serde_json::json!("http://cheap-pills.example");
+        let body = serde_json::to_vec(&json).unwrap();
+        assert_eq!(parse(&body).unwrap().spam_reason(), Some("honeypot"));
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub fn validate(
         form_version: input.form_version,
         answers,
         first_touch: input.first_touch.clone(),
+        honeypot: input.honeypot.clone(),
         ignored_score: None,
         ignored_grade: None,
     }))
@@ -293,6 +294,7 @@ mod tests {
             .map(|(q, a)| (q.to_owned(), crate::Answer::Text(a.to_owned())))
             .collect(),
             first_touch: None,
+            honeypot: None,
             ignored_score: None,
             ignored_grade: None,
         }

@@ -301,3 +301,78 @@ fn concurrent_duplicates_store_each_submission_once() {
     assert!(ids.iter().all(Option::is_some));
     assert_eq!(worker.lead_count(&site), 200);
 }
+
+/// A bot that fills the hidden honeypot field gets the usual answer, but its lead is kept as
+/// spam: no email, no sales alert, no webhook, not listed for sales unless asked for.
+#[test]
+fn a_filled_honeypot_is_accepted_quietly_and_kept_as_spam() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[ORIGIN], &json!({ "sales_email": "sales@example.com" }));
+    let hook = worker.call(
+        "POST",
+        &format!("/v1/admin/sites/{site}/webhooks"),
+        Some(worker.admin_token()),
+        Some(&json!({ "url": Worker::sink_url(&format!("/webhook/{site}")), "events": ["lead.created", "lead.hot"] })),
+    );
+    assert_eq!(hook.status, 201);
+    let email = format!("{}@bots.example", unique("bot"));
+    let mut bot = lead(&site);
+    bot["email"] = json!(email);
+    bot["website"] = json!("http://cheap-pills.example");
+    bot["answers"] = json!({ "timeline": "now", "role": "decision_maker", "company_size": "51_200", "follow_up": "book_demo" });
+    let answer = worker.post_lead(&bot, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.json()["grade"], "hot", "the bot learns nothing");
+    let id = answer.json()["id"].as_str().expect("an id").to_owned();
+    assert_eq!(
+        worker.lead_column(&id, "spam_reason").as_deref(),
+        Some("honeypot")
+    );
+    assert!(worker.follow_ups(&id).is_empty());
+
+    // A person (the field left blank) on the same site is followed up as usual.
+    let mut person = lead(&site);
+    person["website"] = json!("");
+    person["email"] = json!(format!("{}@people.example", unique("person")));
+    let person_id = worker.post_lead(&person, Some(ORIGIN)).json()["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    leadglue_tests::eventually("the person's lead.created", 20, || {
+        (!worker.webhooks_at(&format!("/webhook/{site}")).is_empty()).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let told = worker.webhooks_at(&format!("/webhook/{site}"));
+    assert_eq!(told.len(), 1, "only the person's lead is announced");
+    assert!(
+        told[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(&person_id))
+    );
+    assert!(worker.mail_to(&email).is_empty());
+
+    let (_, key) = worker.api_key(&["leads:read"]);
+    let listed = worker
+        .call("GET", &format!("/v1/leads?site={site}"), Some(&key), None)
+        .json();
+    let ids: Vec<&str> = listed["leads"]
+        .as_array()
+        .expect("leads")
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    assert_eq!(ids, [person_id.as_str()]);
+    let spam = worker
+        .call(
+            "GET",
+            &format!("/v1/leads?site={site}&spam=true"),
+            Some(&key),
+            None,
+        )
+        .json();
+    assert_eq!(spam["leads"][0]["id"], id.as_str());
+    let record = worker
+        .call("GET", &format!("/v1/leads/{id}"), Some(&key), None)
+        .json();
+    assert_eq!(record["spam_reason"], "honeypot");
+}

@@ -134,6 +134,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 &site.id,
                 site.first_touch_attribution,
             )),
+            honeypot: None,
             ignored_score: None,
             ignored_grade: None,
         }

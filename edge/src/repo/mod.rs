@@ -83,6 +83,8 @@ pub struct NewLead<'a> {
     pub ip: Option<&'a str>,
     /// The follow-up steps to store, each kept only if its condition holds for the site.
     pub follow_ups: &'a [Planned],
+    /// Why it looks like spam: stored as such, with no follow-up and no webhook events.
+    pub spam: Option<&'a str>,
     pub now_ms: i64,
 }
 
@@ -198,9 +200,9 @@ impl Repo {
             "INSERT INTO leads (id, site_id, email, name, company, phone, message,
                                 consent_text_version, consent_ip, page_url, idempotency_key,
                                 form_id, form_version, answers, score, grade, score_reasons,
-                                attribution, channel)
+                                attribution, channel, spam_reason)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20
+                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21
              WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?2)
                AND (?12 IS NULL
                     OR EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?2 AND origin = ?12))
@@ -227,6 +229,7 @@ impl Repo {
             &reasons,
             &attribution,
             &new.channel.as_str(),
+            &new.spam,
         )?;
         // Subscribers hear of the new lead (and of a hot one) in the same batch: only if the
         // lead was inserted now, so a replay tells no one twice.
@@ -234,11 +237,14 @@ impl Repo {
         if new.scored.grade == leadglue_shared::Grade::Hot {
             events.push(Event::LeadHot.as_str());
         }
+        if new.spam.is_some() {
+            events.clear();
+        }
         let mut batch = vec![
             stmt,
             self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
         ];
-        for planned in new.follow_ups {
+        for planned in new.follow_ups.iter().filter(|_| new.spam.is_none()) {
             batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
         }
         let results = self.db.batch(batch).await?;

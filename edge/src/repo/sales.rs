@@ -80,6 +80,7 @@ struct DetailRow {
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
     erased_at: Option<String>,
+    spam_reason: Option<String>,
 }
 
 /// What a change is checked against.
@@ -208,6 +209,7 @@ impl Repo {
                AND (?8 IS NULL OR instr(lower(email), ?8) > 0 OR instr(lower(name), ?8) > 0
                     OR instr(lower(COALESCE(company, '')), ?8) > 0)
                AND (?9 IS NULL OR created_at < ?9 OR (created_at = ?9 AND id < ?10))
+               AND (spam_reason IS NOT NULL) = (?12 = 1)
              ORDER BY created_at DESC, id DESC
              LIMIT ?11"
         );
@@ -224,7 +226,8 @@ impl Repo {
             &f.q,
             &after_at,
             &after_id,
-            &query.limit
+            &query.limit,
+            &u8::from(f.spam)
         )?;
         stmt.all()
             .await?
@@ -241,7 +244,7 @@ impl Repo {
             &format!(
                 "SELECT {LIST_COLUMNS}, form_version, answers, score_reasons, attribution,
                         consent_text_version, consent_ip, page_url, confirmed_at,
-                        unsubscribed_at, erased_at
+                        unsubscribed_at, erased_at, spam_reason
                  FROM leads WHERE id = ?1"
             ),
             &id
@@ -300,6 +303,7 @@ impl Repo {
             history: history.results::<ChangeRecord>()?,
             notes: notes.results::<Note>()?,
             erased_at: detail.erased_at,
+            spam_reason: detail.spam_reason,
         }))
     }
 
