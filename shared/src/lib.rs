@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attribution;
+pub mod codec;
 pub mod followup;
 pub mod form;
 pub mod json;

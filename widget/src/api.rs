@@ -1,6 +1,8 @@
-//! Talking to the edge.
+//! Talking to the edge. Bodies are written and read with `leadglue_shared::codec`, serde's
+//! format without serde's code (the widget's size budget, issue 7).
 
 use gloo_net::http::Request;
+use leadglue_shared::codec::{FromJson, ToJson};
 use leadglue_shared::{EmbedConfig, LeadCreated, LeadSubmission, Problem};
 
 /// What can go wrong when talking to the edge, as the form needs to tell it apart.
@@ -26,30 +28,30 @@ pub async fn embed_config(
 
 pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<LeadCreated, SendError> {
     let request = Request::post(&format!("{api_base}/v1/leads"))
-        .json(lead)
+        .header("Content-Type", "application/json")
+        .body(lead.to_json())
         .map_err(|_| SendError::Unreachable)?;
     read(request.send().await).await
 }
 
 /// A JSON answer, or what went wrong as the form needs to tell it apart.
-async fn read<T: serde::de::DeserializeOwned>(
+async fn read<T: FromJson>(
     sent: Result<gloo_net::http::Response, gloo_net::Error>,
 ) -> Result<T, SendError> {
     let response = sent.map_err(|_| SendError::Unreachable)?;
+    let body = response.text().await.ok();
+    let status = response.status();
     if response.ok() {
-        response.json().await.map_err(|_| SendError::Unreachable)
+        body.as_deref()
+            .and_then(T::from_json)
+            .ok_or(SendError::Unreachable)
+    } else if status >= 500 {
+        Err(SendError::Unreachable)
     } else {
-        Err(problem(&response).await)
-    }
-}
-
-async fn problem(response: &gloo_net::http::Response) -> SendError {
-    if response.status() >= 500 {
-        return SendError::Unreachable;
-    }
-    match response.json::<Problem>().await {
-        Ok(problem) if problem.status == 422 => SendError::Invalid(problem),
-        Ok(problem) => SendError::Refused(problem),
-        Err(_) => SendError::Unreachable,
+        match body.as_deref().and_then(Problem::from_json) {
+            Some(problem) if problem.status == 422 => Err(SendError::Invalid(problem)),
+            Some(problem) => Err(SendError::Refused(problem)),
+            None => Err(SendError::Unreachable),
+        }
     }
 }

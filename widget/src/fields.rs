@@ -108,7 +108,7 @@ pub fn QuestionField(
                     <input type="number" inputmode="decimal" id=ids.input()
                         data-testid=ids.testid(None) min=min max=max
                         on:input=move |ev| {
-                            let number = event_target_value(&ev).trim().parse::<f64>().ok();
+                            let number = parse_number(&event_target_value(&ev));
                             answers.update(|a| match number {
                                 Some(n) => { a.insert(set_id.clone(), Answer::Number(n)); }
                                 None => { a.remove(&set_id); }
@@ -122,6 +122,14 @@ pub fn QuestionField(
             .into_any()
         }
     }
+}
+
+/// The number in a number input's value (the browser keeps it a valid number or empty).
+/// JavaScript parses it: Rust's float parsing would add its tables to the wasm.
+fn parse_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let n = text.parse::<js_sys::Number>().ok()?.value_of();
+    (!text.is_empty() && !n.is_nan()).then_some(n)
 }
 
 /// Radio buttons (one answer) or checkboxes (several) in a fieldset.
