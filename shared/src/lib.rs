@@ -13,7 +13,7 @@ pub mod validate;
 
 pub use form::{Answer, Answers, EmbedConfig, FormDefinition, VersionedForm, default_form};
 pub use problem::{FieldError, Problem};
-pub use score::{Grade, NextStep, Scored, score};
+pub use score::{Grade, NextStep, Scored, grade, score};
 pub use site::{SiteConfig, SiteDefinition};
 pub use submission::{Consent, LeadCreated, LeadSubmission};
 pub use validate::{ValidLead, validate};

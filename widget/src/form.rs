@@ -2,7 +2,7 @@
 //! a thank-you adapted to the edge's grading.
 
 use leadglue_shared::{
-    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, score, validate,
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, grade, validate,
 };
 use leptos::html;
 use leptos::prelude::*;
@@ -230,7 +230,8 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let busy = move || stage.get() == Stage::Sending;
     // The adaptive flow: a visitor whose answers already make them hot sees the phone number
     // before sending.
-    let hot_now = move || score(&form.get_value().definition, &answers.get()).grade == Grade::Hot;
+    let hot_now =
+        move || form.with_value(|f| answers.with(|a| grade(&f.definition, a))) == Grade::Hot;
 
     let step_1 = move || {
         let (definition, site) = (form.get_value().definition, site.get_value());
