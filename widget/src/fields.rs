@@ -16,22 +16,20 @@ pub fn TextField(
     error: Signal<Option<String>>,
 ) -> impl IntoView {
     let input_id = format!("lg-{field}");
-    let error_id = format!("lg-{field}-error");
-    let described_by = error_id.clone();
+    let error_id = format!("{input_id}-error");
     view! {
         <div class="field">
             <label for=input_id.clone()>
                 {label}
-                {(!required).then(|| view! { " "<span class="opt">"(optional)"</span> })}
+                {(!required).then(optional)}
             </label>
             <input id=input_id name=field type=kind autocomplete=autocomplete required=required
                 data-testid=field
                 prop:value=value
                 on:input=move |ev| value.set(event_target_value(&ev))
-                aria-invalid=move || error.get().is_some().to_string()
-                aria-describedby=move || error.get().map(|_| described_by.clone())
+                aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             />
-            <p class="error" id=error_id>{move || error.get()}</p>
+            {message(error, error_id)}
         </div>
     }
 }
@@ -45,20 +43,42 @@ pub fn TextArea(
     error: Signal<Option<String>>,
 ) -> impl IntoView {
     let input_id = format!("lg-{field}");
-    let error_id = format!("lg-{field}-error");
-    let described_by = error_id.clone();
+    let error_id = format!("{input_id}-error");
     view! {
         <div class="field">
-            <label for=input_id.clone()>{label}" "<span class="opt">"(optional)"</span></label>
+            <label for=input_id.clone()>{label}{optional()}</label>
             <textarea id=input_id name=field data-testid=field
                 prop:value=value
                 on:input=move |ev| value.set(event_target_value(&ev))
-                aria-invalid=move || error.get().is_some().to_string()
-                aria-describedby=move || error.get().map(|_| described_by.clone())
+                aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             ></textarea>
-            <p class="error" id=error_id>{move || error.get()}</p>
+            {message(error, error_id)}
         </div>
     }
+}
+
+/// " (optional)" after a label.
+pub fn optional() -> impl IntoView {
+    view! { " "<span class="opt">"(optional)"</span> }
+}
+
+/// `aria-invalid` of a control: whether it has an error. One function for every control, so
+/// that they all share one reactive attribute (and its code in the wasm).
+pub fn invalid(error: Signal<Option<String>>) -> impl Fn() -> String + Send + Sync + 'static {
+    move || error.get().is_some().to_string()
+}
+
+/// `aria-describedby` of a control: its error message's id, while it has an error.
+pub fn described_by(
+    error: Signal<Option<String>>,
+    error_id: String,
+) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+    move || error.get().map(|_| error_id.clone())
+}
+
+/// A control's error message, under it.
+pub fn message(error: Signal<Option<String>>, error_id: String) -> impl IntoView {
+    view! { <p class="error" id=error_id>{error}</p> }
 }
 
 /// One qualification question: radio buttons, checkboxes, a text or a number input. Answers
@@ -69,7 +89,7 @@ pub fn QuestionField(
     answers: RwSignal<Answers>,
     error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let optional = (!question.required).then(|| view! { " "<span class="opt">"(optional)"</span> });
+    let optional = (!question.required).then(optional);
     let ids = Ids::new(&question.id, error);
     match question.kind {
         QuestionKind::SingleChoice { options } => {
@@ -228,15 +248,12 @@ impl Ids {
         format!("lg-q-{}-error", self.question)
     }
     fn invalid(&self) -> impl Fn() -> String + use<> {
-        let error = self.error;
-        move || error.get().is_some().to_string()
+        invalid(self.error)
     }
     fn described_by(&self) -> impl Fn() -> Option<String> + use<> {
-        let (error, id) = (self.error, self.error_id());
-        move || error.get().map(|_| id.clone())
+        described_by(self.error, self.error_id())
     }
     fn message(&self) -> impl IntoView + use<> {
-        let error = self.error;
-        view! { <p class="error" id=self.error_id()>{move || error.get()}</p> }
+        message(self.error, self.error_id())
     }
 }

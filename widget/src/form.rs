@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 
 use crate::api::{self, SendError};
 use crate::attribution;
-use crate::fields::{QuestionField, TextArea, TextField};
+use crate::fields::{self, QuestionField, TextArea, TextField, described_by, invalid};
 use crate::thanks::ThankYou;
 
 /// The form's styles, shipped inside the wasm (so no comments in the file: every byte counts).
@@ -230,11 +230,13 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let busy = move || stage.get() == Stage::Sending;
     // The adaptive flow: a visitor whose answers already make them hot sees the phone number
     // before sending.
-    let hot_now =
-        move || form.with_value(|f| answers.with(|a| grade(&f.definition, a))) == Grade::Hot;
+    let hot_now = Memo::new(move |_| {
+        form.with_value(|f| answers.with(|a| grade(&f.definition, a))) == Grade::Hot
+    });
 
     let step_1 = move || {
         let (definition, site) = (form.get_value().definition, site.get_value());
+        let consent_error = error_for("consent".into());
         view! {
             <h2 tabindex="-1">{definition.title}</h2>
             {definition.intro.map(|intro| view! { <p>{intro}</p> })}
@@ -254,12 +256,12 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                         required
                         prop:checked=consent
                         on:change=move |ev| consent.set(event_target_checked(&ev))
-                        aria-invalid=move || error_for("consent".into()).get().is_some().to_string()
-                        aria-describedby=move || error_for("consent".into()).get().map(|_| "lg-consent-error")
+                        aria-invalid=invalid(consent_error)
+                        aria-describedby=described_by(consent_error, "lg-consent-error".into())
                     />
                     <span data-testid="consent-text">{site.consent_text}</span>
                 </label>
-                <p class="error" id="lg-consent-error">{move || error_for("consent".into()).get()}</p>
+                {fields::message(consent_error, "lg-consent-error".into())}
             </div>
         }
     };
@@ -268,15 +270,20 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             .iter()
             .cloned()
             .map(|q| {
+                // A memo, so that a question stays as it is (focus, typed text) while answers
+                // change, and is rebuilt only when it appears again.
                 let shown = {
                     let q = q.clone();
-                    move || form.with_value(|f| answers.with(|a| f.definition.is_shown(&q, a)))
+                    Memo::new(move |_| {
+                        form.with_value(|f| answers.with(|a| f.definition.is_shown(&q, a)))
+                    })
                 };
                 let error = error_for(format!("answers.{}", q.id));
-                view! {
-                    <Show when=shown>
-                        <QuestionField question=q.clone() answers error />
-                    </Show>
+                move || {
+                    let question = q.clone();
+                    shown
+                        .get()
+                        .then(|| view! { <QuestionField question answers error /> })
                 }
             })
             .collect_view();
@@ -284,16 +291,14 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             <h2 tabindex="-1">"A few quick questions"</h2>
             <p>"So we can send you what's useful, and nothing that isn't."</p>
             {items}
-            <Show when=hot_now>
-                {move || site.get_value().phone.map(|phone| {
-                    let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
-                    view! {
-                        <p class="hint" data-testid="call-hint">
-                            "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
-                        </p>
-                    }
-                })}
-            </Show>
+            {move || hot_now.get().then(|| site.get_value().phone).flatten().map(|phone| {
+                let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
+                view! {
+                    <p class="hint" data-testid="call-hint">
+                        "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
+                    </p>
+                }
+            })}
         }
     };
 
@@ -320,10 +325,10 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                     }.into_any(),
                     _ => view! {
                         <div class="actions">
-                            <Show when=has_back>
+                            {move || has_back().then(|| view! {
                                 <button type="button" class="secondary" data-testid="back"
                                     on:click=move |_| back()>"Back"</button>
-                            </Show>
+                            })}
                             <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
                                 {move || match (busy(), on_last_step()) {
                                     (true, _) => "Sending…",
