@@ -2,6 +2,7 @@
 //! control carries `aria-invalid` and, while it has an error, `aria-describedby` naming it.
 
 use leadglue_shared::form::{Answer, Answers, Choice, Question, QuestionKind};
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 /// A labelled single-line input. `field` is its name on the wire (`email`, …).
@@ -91,20 +92,31 @@ pub fn QuestionField(
 ) -> impl IntoView {
     let optional = (!question.required).then(optional);
     let ids = Ids::new(&question.id, error);
+    // An enum of the kinds rather than `into_any`: the type-erased view costs more wasm.
     match question.kind {
-        QuestionKind::SingleChoice { options } => {
-            choice_group(ids, question.label, optional, options, false, answers).into_any()
-        }
-        QuestionKind::MultipleChoice { options } => {
-            choice_group(ids, question.label, optional, options, true, answers).into_any()
-        }
+        QuestionKind::SingleChoice { options } => EitherOf3::A(choice_group(
+            ids,
+            question.label,
+            optional,
+            options,
+            false,
+            answers,
+        )),
+        QuestionKind::MultipleChoice { options } => EitherOf3::A(choice_group(
+            ids,
+            question.label,
+            optional,
+            options,
+            true,
+            answers,
+        )),
         QuestionKind::ShortText { .. } => {
             let (qid, set_id) = (ids.question.clone(), ids.question.clone());
             let value = move || match answers.with(|a| a.get(&qid).cloned()) {
                 Some(Answer::Text(text)) => text,
                 _ => String::new(),
             };
-            view! {
+            EitherOf3::B(view! {
                 <div class="field">
                     <label for=ids.input()>{question.label}{optional}</label>
                     <input type="text" id=ids.input() data-testid=ids.testid(None)
@@ -117,12 +129,11 @@ pub fn QuestionField(
                     />
                     {ids.message()}
                 </div>
-            }
-            .into_any()
+            })
         }
         QuestionKind::Number { min, max, .. } => {
             let set_id = ids.question.clone();
-            view! {
+            EitherOf3::C(view! {
                 <div class="field">
                     <label for=ids.input()>{question.label}{optional}</label>
                     <input type="number" inputmode="decimal" id=ids.input()
@@ -138,8 +149,7 @@ pub fn QuestionField(
                     />
                     {ids.message()}
                 </div>
-            }
-            .into_any()
+            })
         }
     }
 }

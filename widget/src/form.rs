@@ -2,10 +2,12 @@
 //! a thank-you adapted to the edge's grading.
 
 use leadglue_shared::{
-    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, grade, validate,
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadSubmission, grade, validate,
 };
+use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
+use leptos::tachys::view::{Mountable, Render};
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
@@ -29,40 +31,69 @@ const CONTACT_FIELDS: [&str; 6] = ["name", "email", "company", "phone", "message
 enum Stage {
     Editing,
     Sending,
-    Sent(LeadCreated),
+    /// Sent: the thank-you has replaced the form.
+    Sent,
     /// Sending failed; the message says why and the visitor may retry.
     Failed(String),
 }
 
 /// Loads the site's configuration and form, then shows the flow (or why it cannot).
+///
+/// What is shown is decided once, when the configuration arrives, and appended with [`show`]
+/// rather than switched by a reactive closure: a view behind such a closure also carries the
+/// code to rebuild it in place, which the form never needs and which made up a good part of the
+/// wasm (issue 7).
 #[component]
 pub fn LeadForm(site_id: String, form_id: String, api_base: String) -> impl IntoView {
-    let api_base = StoredValue::new(api_base);
-    let embed = RwSignal::new(None::<Result<EmbedConfig, SendError>>);
+    let slot = NodeRef::<html::Div>::new();
+    let status = NodeRef::<html::P>::new();
+    let owner = Owner::current();
     spawn_local(async move {
-        let loaded = api::embed_config(&api_base.get_value(), &site_id, &form_id).await;
-        if let Ok(config) = &loaded
-            && config.site.first_touch_attribution
-        {
-            attribution::remember(&config.site.id);
+        let loaded = api::embed_config(&api_base, &site_id, &form_id).await;
+        let (Some(slot), Some(status)) = (slot.get_untracked(), status.get_untracked()) else {
+            return;
+        };
+        match loaded {
+            Ok(config) => {
+                if config.site.first_touch_attribution {
+                    attribution::remember(&config.site.id);
+                }
+                status.remove();
+                show(owner, &slot, move || {
+                    let api_base = StoredValue::new(api_base);
+                    view! { <Flow config api_base /> }
+                });
+            }
+            Err(err) => {
+                let reason = match err {
+                    SendError::Refused(problem) => problem.title,
+                    _ => "This form cannot be loaded right now. Please try again later.".into(),
+                };
+                status.set_class_name("alert");
+                let _ = status.set_attribute("data-testid", "unavailable");
+                status.set_text_content(Some(&reason));
+            }
         }
-        embed.set(Some(loaded));
     });
     view! {
         <style>{CSS}</style>
-        <div class="lg" data-testid="leadglue">
-            {move || match embed.get() {
-                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Some(Ok(config)) => view! { <Flow config api_base /> }.into_any(),
-                Some(Err(err)) => {
-                    let reason = match err {
-                        SendError::Refused(problem) => problem.title,
-                        _ => "This form cannot be loaded right now. Please try again later.".into(),
-                    };
-                    view! { <p class="alert" data-testid="unavailable">{reason}</p> }.into_any()
-                }
-            }}
+        <div class="lg" data-testid="leadglue" node_ref=slot>
+            <p class="loading" node_ref=status>"Loading…"</p>
         </div>
+    }
+}
+
+/// Builds a view under `owner` and appends it to `parent` for the life of the page.
+fn show<V: IntoView>(owner: Option<Owner>, parent: &web_sys::Element, view: impl FnOnce() -> V) {
+    let build = move || {
+        let mut state = view().into_view().build();
+        state.mount(parent, None);
+        // Dropping the state would stop its effects: the view stays as long as the page.
+        std::mem::forget(state);
+    };
+    match owner {
+        Some(owner) => owner.with(build),
+        None => build(),
     }
 }
 
@@ -89,6 +120,9 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let key = StoredValue::new(idempotency_key());
     let root = NodeRef::<html::Div>::new();
     let thanks_heading = NodeRef::<html::H2>::new();
+    let form_el = NodeRef::<html::Form>::new();
+    // Stored, so that the closures that use it stay `Copy`.
+    let owner = StoredValue::new(Owner::current());
 
     let error_for = move |field: String| {
         Signal::derive(move || {
@@ -200,7 +234,21 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         spawn_local(async move {
             match api::submit(&api_base.get_value(), &lead).await {
                 Ok(created) => {
-                    stage.set(Stage::Sent(created));
+                    stage.set(Stage::Sent);
+                    // The thank-you takes the form's place (see `show` for why not reactively).
+                    if let (Some(root), Some(form)) =
+                        (root.get_untracked(), form_el.get_untracked())
+                    {
+                        form.remove();
+                        show(owner.get_value(), &root, move || {
+                            view! {
+                                <ThankYou site=site.get_value()
+                                    first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
+                                    email=email.get_untracked().trim().to_owned()
+                                    next_step=created.next_step heading=thanks_heading />
+                            }
+                        });
+                    }
                     announcement.set("Thank you! Your request has been sent.".to_owned());
                     request_animation_frame(move || {
                         if let Some(h) = thanks_heading.get() {
@@ -302,9 +350,11 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         }
     };
 
+    // Sending and failing re-render just the buttons, so inputs keep their state and focus;
+    // success replaces the whole form with the thank-you (in `send`).
     let form_view = move || {
         view! {
-            <form novalidate on:submit=move |ev| {
+            <form novalidate node_ref=form_el on:submit=move |ev| {
                 ev.prevent_default();
                 if on_last_step() { send() } else { next() }
             }>
@@ -317,13 +367,13 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
                 {move || match stage.get() {
-                    Stage::Failed(reason) => view! {
+                    Stage::Failed(reason) => Either::Left(view! {
                         <div class="alert" data-testid="send-error">
                             {reason}
                             <button type="submit" data-testid="retry">"Try again"</button>
                         </div>
-                    }.into_any(),
-                    _ => view! {
+                    }),
+                    _ => Either::Right(view! {
                         <div class="actions">
                             {move || has_back().then(|| view! {
                                 <button type="button" class="secondary" data-testid="back"
@@ -337,32 +387,18 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                                 }}
                             </button>
                         </div>
-                    }.into_any(),
+                    }),
                 }}
             </form>
         }
     };
 
-    // Only the change to "sent" swaps the form for the thank-you; sending and failing re-render
-    // just the buttons, so inputs keep their state and focus.
-    let sent = Memo::new(move |_| match stage.get() {
-        Stage::Sent(created) => Some(created),
-        _ => None,
-    });
     view! {
         <div node_ref=root>
             <p class="sr-only" role="status" aria-live="polite" data-testid="announcer">
                 {move || announcement.get()}
             </p>
-            {move || match sent.get() {
-                Some(created) => view! {
-                    <ThankYou site=site.get_value()
-                        first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
-                        email=email.get_untracked().trim().to_owned()
-                        next_step=created.next_step heading=thanks_heading />
-                }.into_any(),
-                None => form_view().into_any(),
-            }}
+            {form_view()}
         </div>
     }
 }
