@@ -318,8 +318,6 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             .iter()
             .cloned()
             .map(|q| {
-                // A memo, so that a question stays as it is (focus, typed text) while answers
-                // change, and is rebuilt only when it appears again.
                 let shown = {
                     let q = q.clone();
                     Memo::new(move |_| {
@@ -327,12 +325,29 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                     })
                 };
                 let error = error_for(format!("answers.{}", q.id));
-                move || {
-                    let question = q.clone();
-                    shown
-                        .get()
-                        .then(|| view! { <QuestionField question answers error /> })
-                }
+                // Each question is built once, and taken out of the page while it is not
+                // shown (a shown question stays as it is: focus, typed text). Building it
+                // again behind a reactive closure would also bring the code to rebuild it in
+                // place: ~3.5 KB of brotli-compressed wasm (issue 7).
+                let slot = NodeRef::<html::Div>::new();
+                Effect::new(move |taken_out: Option<Option<web_sys::Element>>| {
+                    let shown = shown.get();
+                    let taken_out = taken_out.flatten();
+                    let slot = slot.get_untracked()?;
+                    match (shown, taken_out) {
+                        (true, Some(question)) => {
+                            let _ = slot.append_child(&question);
+                            None
+                        }
+                        (false, None) => {
+                            let question = slot.first_element_child()?;
+                            question.remove();
+                            Some(question)
+                        }
+                        (_, taken_out) => taken_out,
+                    }
+                });
+                view! { <div node_ref=slot><QuestionField question=q answers error /></div> }
             })
             .collect_view();
         view! {
