@@ -325,28 +325,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                     })
                 };
                 let error = error_for(format!("answers.{}", q.id));
-                // Each question is built once, and taken out of the page while it is not
-                // shown (a shown question stays as it is: focus, typed text). Building it
-                // again behind a reactive closure would also bring the code to rebuild it in
-                // place: ~3.5 KB of brotli-compressed wasm (issue 7).
-                let slot = NodeRef::<html::Div>::new();
-                Effect::new(move |taken_out: Option<Option<web_sys::Element>>| {
-                    let shown = shown.get();
-                    let taken_out = taken_out.flatten();
-                    let slot = slot.get_untracked()?;
-                    match (shown, taken_out) {
-                        (true, Some(question)) => {
-                            let _ = slot.append_child(&question);
-                            None
-                        }
-                        (false, None) => {
-                            let question = slot.first_element_child()?;
-                            question.remove();
-                            Some(question)
-                        }
-                        (_, taken_out) => taken_out,
-                    }
-                });
+                let slot = present_while(shown);
                 view! { <div node_ref=slot><QuestionField question=q answers error /></div> }
             })
             .collect_view();
@@ -354,12 +333,14 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             <h2 tabindex="-1">"A few quick questions"</h2>
             <p>"So we can send you what's useful, and nothing that isn't."</p>
             {items}
-            {move || hot_now.get().then(|| site.get_value().phone).flatten().map(|phone| {
+            {site.get_value().phone.map(|phone| {
                 let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
                 view! {
-                    <p class="hint" data-testid="call-hint">
-                        "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
-                    </p>
+                    <div node_ref=present_while(hot_now)>
+                        <p class="hint" data-testid="call-hint">
+                            "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
+                        </p>
+                    </div>
                 }
             })}
         }
@@ -416,6 +397,32 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             {form_view()}
         </div>
     }
+}
+
+/// A `<div>` whose content is in the page only while `shown` is true: built once, taken out
+/// while `shown` is false and put back when it is true again, keeping its state (focus, typed
+/// text). Building it again behind a reactive closure would also bring the code to rebuild it
+/// in place: ~3.5 KB of brotli-compressed wasm for the questions alone (issue 7).
+fn present_while(shown: Memo<bool>) -> NodeRef<html::Div> {
+    let slot = NodeRef::<html::Div>::new();
+    Effect::new(move |taken_out: Option<Option<web_sys::Element>>| {
+        let shown = shown.get();
+        let taken_out = taken_out.flatten();
+        let slot = slot.get_untracked()?;
+        match (shown, taken_out) {
+            (true, Some(content)) => {
+                let _ = slot.append_child(&content);
+                None
+            }
+            (false, None) => {
+                let content = slot.first_element_child()?;
+                content.remove();
+                Some(content)
+            }
+            (_, taken_out) => taken_out,
+        }
+    });
+    slot
 }
 
 /// 128 random bits as hex. `crypto.getRandomValues` works on plain-http pages too, where
