@@ -4,7 +4,6 @@
 use leadglue_shared::{
     Answers, Consent, EmbedConfig, FieldError, Grade, LeadSubmission, grade, validate,
 };
-use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::tachys::view::{Mountable, Render};
@@ -346,8 +345,10 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         }
     };
 
-    // Sending and failing re-render just the buttons, so inputs keep their state and focus;
-    // success replaces the whole form with the thank-you (in `send`).
+    // A failure swaps the buttons for the alert with its retry button; sending and failing
+    // leave the inputs as they are (state and focus); success replaces the whole form with the
+    // thank-you (in `send`).
+    let failed = Memo::new(move |_| matches!(stage.get(), Stage::Failed(_)));
     let form_view = move || {
         view! {
             <form novalidate node_ref=form_el on:submit=move |ev| {
@@ -362,29 +363,30 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 <div hidden=move || step.get() != 1>{step_1()}</div>
                 {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
-                {move || match stage.get() {
-                    Stage::Failed(reason) => Either::Left(view! {
-                        <div class="alert" data-testid="send-error">
-                            {reason}
-                            <button type="submit" data-testid="retry">"Try again"</button>
-                        </div>
-                    }),
-                    _ => Either::Right(view! {
-                        <div class="actions">
-                            {move || has_back().then(|| view! {
-                                <button type="button" class="secondary" data-testid="back"
-                                    on:click=move |_| back()>"Back"</button>
-                            })}
-                            <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
-                                {move || match (busy(), on_last_step()) {
-                                    (true, _) => "Sending…",
-                                    (false, true) => "Send",
-                                    (false, false) => "Next",
-                                }}
-                            </button>
-                        </div>
-                    }),
-                }}
+                <div node_ref=present_while(failed)>
+                    <div class="alert" data-testid="send-error">
+                        {move || match stage.get() {
+                            Stage::Failed(reason) => reason,
+                            _ => String::new(),
+                        }}
+                        <button type="submit" data-testid="retry">"Try again"</button>
+                    </div>
+                </div>
+                <div node_ref=present_while(Memo::new(move |_| !failed.get()))>
+                    <div class="actions">
+                        {move || has_back().then(|| view! {
+                            <button type="button" class="secondary" data-testid="back"
+                                on:click=move |_| back()>"Back"</button>
+                        })}
+                        <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
+                            {move || match (busy(), on_last_step()) {
+                                (true, _) => "Sending…",
+                                (false, true) => "Send",
+                                (false, false) => "Next",
+                            }}
+                        </button>
+                    </div>
+                </div>
             </form>
         }
     };
