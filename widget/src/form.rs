@@ -325,7 +325,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 };
                 let error = error_for(format!("answers.{}", q.id));
                 let slot = present_while(shown);
-                view! { <div node_ref=slot><QuestionField question=q answers error /></div> }
+                view! { <div class="slot" node_ref=slot><QuestionField question=q answers error /></div> }
             })
             .collect_view();
         view! {
@@ -335,7 +335,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             {site.get_value().phone.map(|phone| {
                 let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
                 view! {
-                    <div node_ref=present_while(hot_now)>
+                    <div class="slot" node_ref=present_while(hot_now)>
                         <p class="hint" data-testid="call-hint">
                             "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
                         </p>
@@ -363,7 +363,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 <div hidden=move || step.get() != 1>{step_1()}</div>
                 {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
-                <div node_ref=present_while(failed)>
+                <div class="slot" node_ref=present_while(failed)>
                     <div class="alert" data-testid="send-error">
                         {move || match stage.get() {
                             Stage::Failed(reason) => reason,
@@ -372,12 +372,12 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                         <button type="submit" data-testid="retry">"Try again"</button>
                     </div>
                 </div>
-                <div node_ref=present_while(Memo::new(move |_| !failed.get()))>
+                <div class="slot" node_ref=present_while(Memo::new(move |_| !failed.get()))>
                     <div class="actions">
-                        {move || has_back().then(|| view! {
+                        <div class="slot" node_ref=present_while(Memo::new(move |_| has_back()))>
                             <button type="button" class="secondary" data-testid="back"
                                 on:click=move |_| back()>"Back"</button>
-                        })}
+                        </div>
                         <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
                             {move || match (busy(), on_last_step()) {
                                 (true, _) => "Sending…",
@@ -401,9 +401,10 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     }
 }
 
-/// A `<div>` whose content is in the page only while `shown` is true: built once, taken out
-/// while `shown` is false and put back when it is true again, keeping its state (focus, typed
-/// text). Building it again behind a reactive closure would also bring the code to rebuild it
+/// A `<div class="slot">` whose content is in the page only while `shown` is true: built once,
+/// taken out while `shown` is false and put back when it is true again, keeping its state
+/// (focus, typed text). The slot itself makes no box (`display: contents`), so the layout is
+/// as if its content stood there alone. Building it again behind a reactive closure would also bring the code to rebuild it
 /// in place: ~3.5 KB of brotli-compressed wasm for the questions alone (issue 7).
 fn present_while(shown: Memo<bool>) -> NodeRef<html::Div> {
     let slot = NodeRef::<html::Div>::new();
