@@ -27,7 +27,7 @@ pub fn TextField(
             <input id=input_id name=field type=kind autocomplete=autocomplete required=required
                 data-testid=field
                 prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
+                on:input=set_text(value)
                 aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             />
             {message(error, error_id)}
@@ -50,12 +50,17 @@ pub fn TextArea(
             <label for=input_id.clone()>{label}{optional()}</label>
             <textarea id=input_id name=field data-testid=field
                 prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
+                on:input=set_text(value)
                 aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             ></textarea>
             {message(error, error_id)}
         </div>
     }
+}
+
+/// The input handler of a text control: one function, so one copy of the listener's code.
+fn set_text(value: RwSignal<String>) -> impl FnMut(leptos::ev::Event) + 'static {
+    move |ev| value.set(event_target_value(&ev))
 }
 
 /// " (optional)" after a label.
