@@ -87,7 +87,7 @@ pub enum QuestionKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum QuestionType {
+pub(crate) enum QuestionType {
     SingleChoice,
     MultipleChoice,
     ShortText,
@@ -96,25 +96,25 @@ enum QuestionType {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawQuestion {
-    id: String,
-    label: String,
+pub(crate) struct RawQuestion {
+    pub(crate) id: String,
+    pub(crate) label: String,
     #[serde(rename = "type")]
-    kind: QuestionType,
+    pub(crate) kind: QuestionType,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    required: bool,
+    pub(crate) required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    show_if: Option<Condition>,
+    pub(crate) show_if: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    options: Option<Vec<Choice>>,
+    pub(crate) options: Option<Vec<Choice>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    points: Option<i32>,
+    pub(crate) points: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    min: Option<i64>,
+    pub(crate) min: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    max: Option<i64>,
+    pub(crate) max: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    bands: Option<Vec<Band>>,
+    pub(crate) bands: Option<Vec<Band>>,
 }
 
 impl TryFrom<RawQuestion> for Question {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attribution;
+pub mod codec;
 pub mod followup;
 pub mod form;
 pub mod json;
@@ -15,7 +16,7 @@ pub mod webhooks;
 
 pub use form::{Answer, Answers, EmbedConfig, FormDefinition, VersionedForm, default_form};
 pub use problem::{FieldError, Problem};
-pub use score::{Grade, NextStep, Scored, score};
+pub use score::{Grade, NextStep, Scored, grade, score};
 pub use site::{SiteConfig, SiteDefinition};
 pub use submission::{Consent, LeadCreated, LeadSubmission};
 pub use validate::{ValidLead, validate};

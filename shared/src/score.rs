@@ -56,46 +56,13 @@ impl Thresholds {
 /// and values not offered, count nothing.
 pub fn score(form: &FormDefinition, answers: &Answers) -> Scored {
     let mut reasons = Vec::new();
-    for q in &form.questions {
-        let Some(answer) = answers.get(&q.id) else {
-            continue;
-        };
-        if !form.is_shown(q, answers) {
-            continue;
-        }
-        let mut add = |answer: String, points: i32| {
-            reasons.push(Reason {
-                question: q.id.clone(),
-                answer,
-                points,
-            });
-        };
-        match (&q.kind, answer) {
-            (QuestionKind::SingleChoice { options }, Answer::Text(value)) => {
-                if let Some(o) = options.iter().find(|o| o.value == *value) {
-                    add(o.value.clone(), o.points);
-                }
-            }
-            (QuestionKind::MultipleChoice { options }, Answer::Many(values)) => {
-                for o in options.iter().filter(|o| values.contains(&o.value)) {
-                    add(o.value.clone(), o.points);
-                }
-            }
-            (QuestionKind::ShortText { points }, Answer::Text(text)) if !text.trim().is_empty() => {
-                add(text.trim().to_owned(), *points);
-            }
-            (QuestionKind::Number { bands, .. }, Answer::Number(n)) => {
-                let band = bands.iter().find(|b| {
-                    b.from.is_none_or(|from| *n >= from as f64)
-                        && b.to.is_none_or(|to| *n <= to as f64)
-                });
-                if let Some(band) = band {
-                    add(n.to_string(), band.points);
-                }
-            }
-            _ => {}
-        }
-    }
+    each_point(form, answers, |question, answer, points| {
+        reasons.push(Reason {
+            question: question.to_owned(),
+            answer: answer.text(),
+            points,
+        });
+    });
     let score = reasons
         .iter()
         .fold(0i32, |sum, r| sum.saturating_add(r.points));
@@ -103,6 +70,74 @@ pub fn score(form: &FormDefinition, answers: &Answers) -> Scored {
         score,
         grade: form.thresholds.grade(score),
         reasons,
+    }
+}
+
+/// The grade alone, as [`score`] gives it, without the reasons: the widget adapts its flow to
+/// the grade and never shows reasons, so it need not carry the code that words them (formatting
+/// a number answer alone is ~14 KB of wasm).
+pub fn grade(form: &FormDefinition, answers: &Answers) -> Grade {
+    let mut score = 0i32;
+    each_point(form, answers, |_, _, points| {
+        score = score.saturating_add(points);
+    });
+    form.thresholds.grade(score)
+}
+
+/// An answer that gave points, as a reason words it.
+enum Scoring<'a> {
+    Text(&'a str),
+    Number(f64),
+}
+
+impl Scoring<'_> {
+    fn text(&self) -> String {
+        match self {
+            Scoring::Text(text) => (*text).to_owned(),
+            Scoring::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// Calls `add` with each answer that gives points (question id, answer, points), in form order:
+/// the rules behind both [`score`] and [`grade`].
+fn each_point(
+    form: &FormDefinition,
+    answers: &Answers,
+    mut add: impl FnMut(&str, Scoring<'_>, i32),
+) {
+    for q in &form.questions {
+        let Some(answer) = answers.get(&q.id) else {
+            continue;
+        };
+        if !form.is_shown(q, answers) {
+            continue;
+        }
+        match (&q.kind, answer) {
+            (QuestionKind::SingleChoice { options }, Answer::Text(value)) => {
+                if let Some(o) = options.iter().find(|o| o.value == *value) {
+                    add(&q.id, Scoring::Text(&o.value), o.points);
+                }
+            }
+            (QuestionKind::MultipleChoice { options }, Answer::Many(values)) => {
+                for o in options.iter().filter(|o| values.contains(&o.value)) {
+                    add(&q.id, Scoring::Text(&o.value), o.points);
+                }
+            }
+            (QuestionKind::ShortText { points }, Answer::Text(text)) if !text.trim().is_empty() => {
+                add(&q.id, Scoring::Text(text.trim()), *points);
+            }
+            (QuestionKind::Number { bands, .. }, Answer::Number(n)) => {
+                let band = bands.iter().find(|b| {
+                    b.from.is_none_or(|from| *n >= from as f64)
+                        && b.to.is_none_or(|to| *n <= to as f64)
+                });
+                if let Some(band) = band {
+                    add(&q.id, Scoring::Number(*n), band.points);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -196,6 +231,28 @@ mod tests {
     }
 
     proptest! {
+        /// `grade` is `score`'s grade, whatever the answers.
+        #[test]
+        fn grade_is_the_grade_of_score(picks in proptest::collection::vec(0usize..6, 5), seats in proptest::option::of(-10.0f64..100.0)) {
+            let mut form = default_form();
+            form.questions.push(crate::form::Question {
+                id: "seats".into(),
+                label: "Seats".into(),
+                kind: QuestionKind::Number { min: None, max: None, bands: vec![crate::form::Band { from: Some(10), to: None, points: 30 }] },
+                required: false,
+                show_if: None,
+            });
+            let mut given: Answers = form.questions.iter().zip(&picks).filter_map(|(q, pick)| match &q.kind {
+                QuestionKind::SingleChoice { options } => options.get(*pick).map(|o| (q.id.clone(), Answer::Text(o.value.clone()))),
+                QuestionKind::MultipleChoice { options } => Some((q.id.clone(), Answer::Many(options.iter().take(*pick).map(|o| o.value.clone()).collect()))),
+                _ => None,
+            }).collect();
+            if let Some(n) = seats {
+                given.insert("seats".into(), Answer::Number(n));
+            }
+            prop_assert_eq!(grade(&form, &given), score(&form, &given).grade);
+        }
+
         /// Thresholds are respected: the grade is hot exactly from `hot`, warm exactly from
         /// `warm`, and more points never give a lower grade.
         #[test]

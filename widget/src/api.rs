@@ -1,7 +1,11 @@
-//! Talking to the edge.
+//! Talking to the edge, with the browser's `fetch`. Bodies are written and read with
+//! `leadglue_shared::codec`: serde's format without serde's code (the widget's size budget,
+//! issue 7).
 
-use gloo_net::http::Request;
+use leadglue_shared::codec::{FromJson, ToJson};
 use leadglue_shared::{EmbedConfig, LeadCreated, LeadSubmission, Problem};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// What can go wrong when talking to the edge, as the form needs to tell it apart.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,35 +25,40 @@ pub async fn embed_config(
     form_id: &str,
 ) -> Result<EmbedConfig, SendError> {
     let url = format!("{api_base}/v1/sites/{site_id}/forms/{form_id}");
-    read(Request::get(&url).send().await).await
+    read(fetch(&url, None).await)
 }
 
 pub async fn submit(api_base: &str, lead: &LeadSubmission) -> Result<LeadCreated, SendError> {
-    let request = Request::post(&format!("{api_base}/v1/leads"))
-        .json(lead)
-        .map_err(|_| SendError::Unreachable)?;
-    read(request.send().await).await
+    read(fetch(&format!("{api_base}/v1/leads"), Some(lead.to_json())).await)
+}
+
+/// GETs `url`, or POSTs `json` to it; the answer's status and body.
+async fn fetch(url: &str, json: Option<String>) -> Result<(u16, Option<String>), JsValue> {
+    let init = web_sys::RequestInit::new();
+    if let Some(json) = json {
+        let headers = web_sys::Headers::new()?;
+        headers.set("Content-Type", "application/json")?;
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&json.into());
+    }
+    let sent = leptos::prelude::window().fetch_with_str_and_init(url, &init);
+    let response: web_sys::Response = JsFuture::from(sent).await?.dyn_into()?;
+    let body = JsFuture::from(response.text()?).await?.as_string();
+    Ok((response.status(), body))
 }
 
 /// A JSON answer, or what went wrong as the form needs to tell it apart.
-async fn read<T: serde::de::DeserializeOwned>(
-    sent: Result<gloo_net::http::Response, gloo_net::Error>,
-) -> Result<T, SendError> {
-    let response = sent.map_err(|_| SendError::Unreachable)?;
-    if response.ok() {
-        response.json().await.map_err(|_| SendError::Unreachable)
-    } else {
-        Err(problem(&response).await)
-    }
-}
-
-async fn problem(response: &gloo_net::http::Response) -> SendError {
-    if response.status() >= 500 {
-        return SendError::Unreachable;
-    }
-    match response.json::<Problem>().await {
-        Ok(problem) if problem.status == 422 => SendError::Invalid(problem),
-        Ok(problem) => SendError::Refused(problem),
-        Err(_) => SendError::Unreachable,
+fn read<T: FromJson>(answer: Result<(u16, Option<String>), JsValue>) -> Result<T, SendError> {
+    let (status, body) = answer.map_err(|_| SendError::Unreachable)?;
+    let body = body.as_deref();
+    match status {
+        200..=299 => body.and_then(T::from_json).ok_or(SendError::Unreachable),
+        500.. => Err(SendError::Unreachable),
+        _ => match body.and_then(Problem::from_json) {
+            Some(problem) if problem.status == 422 => Err(SendError::Invalid(problem)),
+            Some(problem) => Err(SendError::Refused(problem)),
+            None => Err(SendError::Unreachable),
+        },
     }
 }

@@ -2,6 +2,7 @@
 //! control carries `aria-invalid` and, while it has an error, `aria-describedby` naming it.
 
 use leadglue_shared::form::{Answer, Answers, Choice, Question, QuestionKind};
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 /// A labelled single-line input. `field` is its name on the wire (`email`, …).
@@ -16,22 +17,20 @@ pub fn TextField(
     error: Signal<Option<String>>,
 ) -> impl IntoView {
     let input_id = format!("lg-{field}");
-    let error_id = format!("lg-{field}-error");
-    let described_by = error_id.clone();
+    let error_id = format!("{input_id}-error");
     view! {
         <div class="field">
             <label for=input_id.clone()>
                 {label}
-                {(!required).then(|| view! { " "<span class="opt">"(optional)"</span> })}
+                {(!required).then(optional)}
             </label>
             <input id=input_id name=field type=kind autocomplete=autocomplete required=required
                 data-testid=field
                 prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
-                aria-invalid=move || error.get().is_some().to_string()
-                aria-describedby=move || error.get().map(|_| described_by.clone())
+                on:input=set_text(value)
+                aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             />
-            <p class="error" id=error_id>{move || error.get()}</p>
+            {message(error, error_id)}
         </div>
     }
 }
@@ -45,20 +44,47 @@ pub fn TextArea(
     error: Signal<Option<String>>,
 ) -> impl IntoView {
     let input_id = format!("lg-{field}");
-    let error_id = format!("lg-{field}-error");
-    let described_by = error_id.clone();
+    let error_id = format!("{input_id}-error");
     view! {
         <div class="field">
-            <label for=input_id.clone()>{label}" "<span class="opt">"(optional)"</span></label>
+            <label for=input_id.clone()>{label}{optional()}</label>
             <textarea id=input_id name=field data-testid=field
                 prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
-                aria-invalid=move || error.get().is_some().to_string()
-                aria-describedby=move || error.get().map(|_| described_by.clone())
+                on:input=set_text(value)
+                aria-invalid=invalid(error) aria-describedby=described_by(error, error_id.clone())
             ></textarea>
-            <p class="error" id=error_id>{move || error.get()}</p>
+            {message(error, error_id)}
         </div>
     }
+}
+
+/// The input handler of a text control: one function, so one copy of the listener's code.
+fn set_text(value: RwSignal<String>) -> impl FnMut(leptos::ev::Event) + 'static {
+    move |ev| value.set(event_target_value(&ev))
+}
+
+/// " (optional)" after a label.
+pub fn optional() -> impl IntoView {
+    view! { " "<span class="opt">"(optional)"</span> }
+}
+
+/// `aria-invalid` of a control: whether it has an error. One function for every control, so
+/// that they all share one reactive attribute (and its code in the wasm).
+pub fn invalid(error: Signal<Option<String>>) -> impl Fn() -> String + Send + Sync + 'static {
+    move || error.get().is_some().to_string()
+}
+
+/// `aria-describedby` of a control: its error message's id, while it has an error.
+pub fn described_by(
+    error: Signal<Option<String>>,
+    error_id: String,
+) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+    move || error.get().map(|_| error_id.clone())
+}
+
+/// A control's error message, under it.
+pub fn message(error: Signal<Option<String>>, error_id: String) -> impl IntoView {
+    view! { <p class="error" id=error_id>{error}</p> }
 }
 
 /// One qualification question: radio buttons, checkboxes, a text or a number input. Answers
@@ -69,22 +95,33 @@ pub fn QuestionField(
     answers: RwSignal<Answers>,
     error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let optional = (!question.required).then(|| view! { " "<span class="opt">"(optional)"</span> });
+    let optional = (!question.required).then(optional);
     let ids = Ids::new(&question.id, error);
+    // An enum of the kinds rather than `into_any`: the type-erased view costs more wasm.
     match question.kind {
-        QuestionKind::SingleChoice { options } => {
-            choice_group(ids, question.label, optional, options, false, answers).into_any()
-        }
-        QuestionKind::MultipleChoice { options } => {
-            choice_group(ids, question.label, optional, options, true, answers).into_any()
-        }
+        QuestionKind::SingleChoice { options } => EitherOf3::A(choice_group(
+            ids,
+            question.label,
+            optional,
+            options,
+            false,
+            answers,
+        )),
+        QuestionKind::MultipleChoice { options } => EitherOf3::A(choice_group(
+            ids,
+            question.label,
+            optional,
+            options,
+            true,
+            answers,
+        )),
         QuestionKind::ShortText { .. } => {
             let (qid, set_id) = (ids.question.clone(), ids.question.clone());
             let value = move || match answers.with(|a| a.get(&qid).cloned()) {
                 Some(Answer::Text(text)) => text,
                 _ => String::new(),
             };
-            view! {
+            EitherOf3::B(view! {
                 <div class="field">
                     <label for=ids.input()>{question.label}{optional}</label>
                     <input type="text" id=ids.input() data-testid=ids.testid(None)
@@ -97,18 +134,17 @@ pub fn QuestionField(
                     />
                     {ids.message()}
                 </div>
-            }
-            .into_any()
+            })
         }
         QuestionKind::Number { min, max, .. } => {
             let set_id = ids.question.clone();
-            view! {
+            EitherOf3::C(view! {
                 <div class="field">
                     <label for=ids.input()>{question.label}{optional}</label>
                     <input type="number" inputmode="decimal" id=ids.input()
                         data-testid=ids.testid(None) min=min max=max
                         on:input=move |ev| {
-                            let number = event_target_value(&ev).trim().parse::<f64>().ok();
+                            let number = parse_number(&event_target_value(&ev));
                             answers.update(|a| match number {
                                 Some(n) => { a.insert(set_id.clone(), Answer::Number(n)); }
                                 None => { a.remove(&set_id); }
@@ -118,10 +154,17 @@ pub fn QuestionField(
                     />
                     {ids.message()}
                 </div>
-            }
-            .into_any()
+            })
         }
     }
+}
+
+/// The number in a number input's value (the browser keeps it a valid number or empty).
+/// JavaScript parses it: Rust's float parsing would add its tables to the wasm.
+fn parse_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let n = text.parse::<js_sys::Number>().ok()?.value_of();
+    (!text.is_empty() && !n.is_nan()).then_some(n)
 }
 
 /// Radio buttons (one answer) or checkboxes (several) in a fieldset.
@@ -220,15 +263,12 @@ impl Ids {
         format!("lg-q-{}-error", self.question)
     }
     fn invalid(&self) -> impl Fn() -> String + use<> {
-        let error = self.error;
-        move || error.get().is_some().to_string()
+        invalid(self.error)
     }
     fn described_by(&self) -> impl Fn() -> Option<String> + use<> {
-        let (error, id) = (self.error, self.error_id());
-        move || error.get().map(|_| id.clone())
+        described_by(self.error, self.error_id())
     }
     fn message(&self) -> impl IntoView + use<> {
-        let error = self.error;
-        view! { <p class="error" id=self.error_id()>{move || error.get()}</p> }
+        message(self.error, self.error_id())
     }
 }

@@ -2,16 +2,17 @@
 //! a thank-you adapted to the edge's grading.
 
 use leadglue_shared::{
-    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, score, validate,
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadSubmission, grade, validate,
 };
 use leptos::html;
 use leptos::prelude::*;
+use leptos::tachys::view::{Mountable, Render};
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::api::{self, SendError};
 use crate::attribution;
-use crate::fields::{QuestionField, TextArea, TextField};
+use crate::fields::{self, QuestionField, TextArea, TextField, described_by, invalid};
 use crate::thanks::ThankYou;
 
 /// The form's styles, shipped inside the wasm (so no comments in the file: every byte counts).
@@ -29,40 +30,69 @@ const CONTACT_FIELDS: [&str; 6] = ["name", "email", "company", "phone", "message
 enum Stage {
     Editing,
     Sending,
-    Sent(LeadCreated),
+    /// Sent: the thank-you has replaced the form.
+    Sent,
     /// Sending failed; the message says why and the visitor may retry.
     Failed(String),
 }
 
 /// Loads the site's configuration and form, then shows the flow (or why it cannot).
+///
+/// What is shown is decided once, when the configuration arrives, and appended with [`show`]
+/// rather than switched by a reactive closure: a view behind such a closure also carries the
+/// code to rebuild it in place, which the form never needs and which made up a good part of the
+/// wasm (issue 7).
 #[component]
 pub fn LeadForm(site_id: String, form_id: String, api_base: String) -> impl IntoView {
-    let api_base = StoredValue::new(api_base);
-    let embed = RwSignal::new(None::<Result<EmbedConfig, SendError>>);
+    let slot = NodeRef::<html::Div>::new();
+    let status = NodeRef::<html::P>::new();
+    let owner = Owner::current();
     spawn_local(async move {
-        let loaded = api::embed_config(&api_base.get_value(), &site_id, &form_id).await;
-        if let Ok(config) = &loaded
-            && config.site.first_touch_attribution
-        {
-            attribution::remember(&config.site.id);
+        let loaded = api::embed_config(&api_base, &site_id, &form_id).await;
+        let (Some(slot), Some(status)) = (slot.get_untracked(), status.get_untracked()) else {
+            return;
+        };
+        match loaded {
+            Ok(config) => {
+                if config.site.first_touch_attribution {
+                    attribution::remember(&config.site.id);
+                }
+                status.remove();
+                show(owner, &slot, move || {
+                    let api_base = StoredValue::new(api_base);
+                    view! { <Flow config api_base /> }
+                });
+            }
+            Err(err) => {
+                let reason = match err {
+                    SendError::Refused(problem) => problem.title,
+                    _ => "This form cannot be loaded right now. Please try again later.".into(),
+                };
+                status.set_class_name("alert");
+                let _ = status.set_attribute("data-testid", "unavailable");
+                status.set_text_content(Some(&reason));
+            }
         }
-        embed.set(Some(loaded));
     });
     view! {
         <style>{CSS}</style>
-        <div class="lg" data-testid="leadglue">
-            {move || match embed.get() {
-                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Some(Ok(config)) => view! { <Flow config api_base /> }.into_any(),
-                Some(Err(err)) => {
-                    let reason = match err {
-                        SendError::Refused(problem) => problem.title,
-                        _ => "This form cannot be loaded right now. Please try again later.".into(),
-                    };
-                    view! { <p class="alert" data-testid="unavailable">{reason}</p> }.into_any()
-                }
-            }}
+        <div class="lg" data-testid="leadglue" node_ref=slot>
+            <p class="loading" node_ref=status>"Loading…"</p>
         </div>
+    }
+}
+
+/// Builds a view under `owner` and appends it to `parent` for the life of the page.
+fn show<V: IntoView>(owner: Option<Owner>, parent: &web_sys::Element, view: impl FnOnce() -> V) {
+    let build = move || {
+        let mut state = view().into_view().build();
+        state.mount(parent, None);
+        // Dropping the state would stop its effects: the view stays as long as the page.
+        std::mem::forget(state);
+    };
+    match owner {
+        Some(owner) => owner.with(build),
+        None => build(),
     }
 }
 
@@ -89,6 +119,9 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let key = StoredValue::new(idempotency_key());
     let root = NodeRef::<html::Div>::new();
     let thanks_heading = NodeRef::<html::H2>::new();
+    let form_el = NodeRef::<html::Form>::new();
+    // Stored, so that the closures that use it stay `Copy`.
+    let owner = StoredValue::new(Owner::current());
 
     let error_for = move |field: String| {
         Signal::derive(move || {
@@ -201,7 +234,21 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         spawn_local(async move {
             match api::submit(&api_base.get_value(), &lead).await {
                 Ok(created) => {
-                    stage.set(Stage::Sent(created));
+                    stage.set(Stage::Sent);
+                    // The thank-you takes the form's place (see `show` for why not reactively).
+                    if let (Some(root), Some(form)) =
+                        (root.get_untracked(), form_el.get_untracked())
+                    {
+                        form.remove();
+                        show(owner.get_value(), &root, move || {
+                            view! {
+                                <ThankYou site=site.get_value()
+                                    first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
+                                    email=email.get_untracked().trim().to_owned()
+                                    next_step=created.next_step heading=thanks_heading />
+                            }
+                        });
+                    }
                     announcement.set("Thank you! Your request has been sent.".to_owned());
                     request_animation_frame(move || {
                         if let Some(h) = thanks_heading.get() {
@@ -231,10 +278,13 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let busy = move || stage.get() == Stage::Sending;
     // The adaptive flow: a visitor whose answers already make them hot sees the phone number
     // before sending.
-    let hot_now = move || score(&form.get_value().definition, &answers.get()).grade == Grade::Hot;
+    let hot_now = Memo::new(move |_| {
+        form.with_value(|f| answers.with(|a| grade(&f.definition, a))) == Grade::Hot
+    });
 
     let step_1 = move || {
         let (definition, site) = (form.get_value().definition, site.get_value());
+        let consent_error = error_for("consent".into());
         view! {
             <h2 tabindex="-1">{definition.title}</h2>
             {definition.intro.map(|intro| view! { <p>{intro}</p> })}
@@ -254,12 +304,12 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                         required
                         prop:checked=consent
                         on:change=move |ev| consent.set(event_target_checked(&ev))
-                        aria-invalid=move || error_for("consent".into()).get().is_some().to_string()
-                        aria-describedby=move || error_for("consent".into()).get().map(|_| "lg-consent-error")
+                        aria-invalid=invalid(consent_error)
+                        aria-describedby=described_by(consent_error, "lg-consent-error".into())
                     />
                     <span data-testid="consent-text">{site.consent_text}</span>
                 </label>
-                <p class="error" id="lg-consent-error">{move || error_for("consent".into()).get()}</p>
+                {fields::message(consent_error, "lg-consent-error".into())}
             </div>
         }
     };
@@ -270,36 +320,39 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
             .map(|q| {
                 let shown = {
                     let q = q.clone();
-                    move || form.with_value(|f| answers.with(|a| f.definition.is_shown(&q, a)))
+                    Memo::new(move |_| {
+                        form.with_value(|f| answers.with(|a| f.definition.is_shown(&q, a)))
+                    })
                 };
                 let error = error_for(format!("answers.{}", q.id));
-                view! {
-                    <Show when=shown>
-                        <QuestionField question=q.clone() answers error />
-                    </Show>
-                }
+                let slot = present_while(shown);
+                view! { <div class="slot" node_ref=slot><QuestionField question=q answers error /></div> }
             })
             .collect_view();
         view! {
             <h2 tabindex="-1">"A few quick questions"</h2>
             <p>"So we can send you what's useful, and nothing that isn't."</p>
             {items}
-            <Show when=hot_now>
-                {move || site.get_value().phone.map(|phone| {
-                    let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
-                    view! {
+            {site.get_value().phone.map(|phone| {
+                let href = format!("tel:{}", phone.replace([' ', '(', ')', '-', '.'], ""));
+                view! {
+                    <div class="slot" node_ref=present_while(hot_now)>
                         <p class="hint" data-testid="call-hint">
                             "Ready to talk now? Call us at "<a href=href>{phone}</a>", or send the form."
                         </p>
-                    }
-                })}
-            </Show>
+                    </div>
+                }
+            })}
         }
     };
 
+    // A failure swaps the buttons for the alert with its retry button; sending and failing
+    // leave the inputs as they are (state and focus); success replaces the whole form with the
+    // thank-you (in `send`).
+    let failed = Memo::new(move |_| matches!(stage.get(), Stage::Failed(_)));
     let form_view = move || {
         view! {
-            <form novalidate on:submit=move |ev| {
+            <form novalidate node_ref=form_el on:submit=move |ev| {
                 ev.prevent_default();
                 if on_last_step() { send() } else { next() }
             }>
@@ -311,55 +364,69 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 <div hidden=move || step.get() != 1>{step_1()}</div>
                 {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
-                {move || match stage.get() {
-                    Stage::Failed(reason) => view! {
-                        <div class="alert" data-testid="send-error">
-                            {reason}
-                            <button type="submit" data-testid="retry">"Try again"</button>
+                <div class="slot" node_ref=present_while(failed)>
+                    <div class="alert" data-testid="send-error">
+                        {move || match stage.get() {
+                            Stage::Failed(reason) => reason,
+                            _ => String::new(),
+                        }}
+                        <button type="submit" data-testid="retry">"Try again"</button>
+                    </div>
+                </div>
+                <div class="slot" node_ref=present_while(Memo::new(move |_| !failed.get()))>
+                    <div class="actions">
+                        <div class="slot" node_ref=present_while(Memo::new(move |_| has_back()))>
+                            <button type="button" class="secondary" data-testid="back"
+                                on:click=move |_| back()>"Back"</button>
                         </div>
-                    }.into_any(),
-                    _ => view! {
-                        <div class="actions">
-                            <Show when=has_back>
-                                <button type="button" class="secondary" data-testid="back"
-                                    on:click=move |_| back()>"Back"</button>
-                            </Show>
-                            <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
-                                {move || match (busy(), on_last_step()) {
-                                    (true, _) => "Sending…",
-                                    (false, true) => "Send",
-                                    (false, false) => "Next",
-                                }}
-                            </button>
-                        </div>
-                    }.into_any(),
-                }}
+                        <button type="submit" data-testid="submit" aria-disabled=move || busy().to_string()>
+                            {move || match (busy(), on_last_step()) {
+                                (true, _) => "Sending…",
+                                (false, true) => "Send",
+                                (false, false) => "Next",
+                            }}
+                        </button>
+                    </div>
+                </div>
             </form>
         }
     };
 
-    // Only the change to "sent" swaps the form for the thank-you; sending and failing re-render
-    // just the buttons, so inputs keep their state and focus.
-    let sent = Memo::new(move |_| match stage.get() {
-        Stage::Sent(created) => Some(created),
-        _ => None,
-    });
     view! {
         <div node_ref=root>
             <p class="sr-only" role="status" aria-live="polite" data-testid="announcer">
                 {move || announcement.get()}
             </p>
-            {move || match sent.get() {
-                Some(created) => view! {
-                    <ThankYou site=site.get_value()
-                        first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
-                        email=email.get_untracked().trim().to_owned()
-                        next_step=created.next_step heading=thanks_heading />
-                }.into_any(),
-                None => form_view().into_any(),
-            }}
+            {form_view()}
         </div>
     }
+}
+
+/// A `<div class="slot">` whose content is in the page only while `shown` is true: built once,
+/// taken out while `shown` is false and put back when it is true again, keeping its state
+/// (focus, typed text). The slot itself makes no box (`display: contents`), so the layout is
+/// as if its content stood there alone. Building it again behind a reactive closure would also bring the code to rebuild it
+/// in place: ~3.5 KB of brotli-compressed wasm for the questions alone (issue 7).
+fn present_while(shown: Memo<bool>) -> NodeRef<html::Div> {
+    let slot = NodeRef::<html::Div>::new();
+    Effect::new(move |taken_out: Option<Option<web_sys::Element>>| {
+        let shown = shown.get();
+        let taken_out = taken_out.flatten();
+        let slot = slot.get_untracked()?;
+        match (shown, taken_out) {
+            (true, Some(content)) => {
+                let _ = slot.append_child(&content);
+                None
+            }
+            (false, None) => {
+                let content = slot.first_element_child()?;
+                content.remove();
+                Some(content)
+            }
+            (_, taken_out) => taken_out,
+        }
+    });
+    slot
 }
 
 /// 128 random bits as hex. `crypto.getRandomValues` works on plain-http pages too, where

@@ -2,6 +2,7 @@
 //! visitor to call with questions, when the site has a phone number.
 
 use leadglue_shared::{NextStep, SiteConfig};
+use leptos::either::EitherOf3;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -22,8 +23,10 @@ pub fn ThankYou(
     } else {
         format!("Thank you, {first_name}!")
     };
+    // Built once (the thank-you is never re-rendered): an enum of the three, not `into_any`, whose
+    // type erasure keeps code to rebuild each in place.
     let body = match next_step {
-        NextStep::CallNow => view! {
+        NextStep::CallNow => EitherOf3::A(view! {
             <p>"We're happy to help right away."</p>
             {phone.map(|phone| view! {
                 <p class="call-now">"Call us now at "{phone}" and we'll pick up where you left off."</p>
@@ -32,24 +35,21 @@ pub fn ThankYou(
                 <p><a href=url target="_blank" rel="noopener" data-testid="book">"Or book a time that suits you"</a></p>
             })}
             <p>{format!("We'll also write to you at {email}.")}</p>
-        }
-        .into_any(),
-        NextStep::ExpectEmail => view! {
+        }),
+        NextStep::ExpectEmail => EitherOf3::B(view! {
             <p>{format!(
                 "We'll send the information you asked for to {email}, and check in with you in \
                  a few days to see if it helped."
             )}</p>
             {phone.map(|phone| view! { <p>"Questions before then? Call us at "{phone}"."</p> })}
-        }
-        .into_any(),
-        NextStep::Browse => view! {
+        }),
+        NextStep::Browse => EitherOf3::C(view! {
             <p>{format!(
                 "We'll send a short, useful note to {email}: no pressure, and you can unsubscribe \
                  with one click."
             )}</p>
             {phone.map(|phone| view! { <p>"If you ever have a question, call us at "{phone}"."</p> })}
-        }
-        .into_any(),
+        }),
     };
     let step = match next_step {
         NextStep::CallNow => "call_now",

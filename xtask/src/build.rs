@@ -38,9 +38,13 @@ pub fn widget(tools: &Tools) -> Result<()> {
         .args(["--remove-producers-section", "--out-dir"])
         .arg(&work))?;
     let wasm_path = work.join("widget.wasm");
+    // `--converge` repeats -Oz while it still shrinks the module. `--low-memory-unused` lets
+    // binaryen fold constant offsets into loads and stores: Rust puts the stack at the bottom
+    // of memory, so the lowest 1 KiB is touched only by a stack that is about to overflow.
     run(Command::new(&tools.wasm_opt)
         .arg(work.join("leadglue_widget_bg.wasm"))
-        .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+        .args(["-Oz", "--converge", "--low-memory-unused"])
+        .args(["--strip-debug", "--strip-producers", "-o"])
         .arg(&wasm_path))?;
 
     let wasm = read(&wasm_path)?;
