@@ -423,6 +423,7 @@ impl ToJson for LeadSubmission {
         // `score` and `grade` are never serialised (`skip_serializing`).
         object
             .optional("first_touch", self.first_touch.as_ref())
+            .optional("website", self.honeypot.as_ref())
             .end();
     }
 }
@@ -743,7 +744,7 @@ mod tests {
     prop_compose! {
         fn submission()(
             texts in proptest::collection::vec(any::<String>(), 5),
-            optional in proptest::collection::vec(proptest::option::of(any::<String>()), 5),
+            optional in proptest::collection::vec(proptest::option::of(any::<String>()), 6),
             given in any::<bool>(),
             form_version in proptest::option::of(any::<u32>()),
             answers in proptest::collection::btree_map(any::<String>(), answer(), 0..4),
@@ -763,6 +764,7 @@ mod tests {
                 form_version,
                 answers,
                 first_touch: touch.map(|(landing_page, referrer)| FirstTouch { landing_page, referrer }),
+                honeypot: optional[5].clone(),
                 ignored_score: Some(serde_json::json!(5)),
                 ignored_grade: None,
             }

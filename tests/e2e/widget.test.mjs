@@ -13,7 +13,7 @@ beforeEach(() => ({ page, form, demo } = ctx));
 const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
 
 const leadsFor = (email) =>
-  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url FROM leads WHERE email = '${email}'`);
+  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
 
 describe("on the demo landing page", () => {
   test("a visitor fills in the form, sees a thank-you, and the lead is stored", async () => {
@@ -39,6 +39,28 @@ describe("on the demo landing page", () => {
     assert.equal(rows[0].message, "Pricing for 40 seats?");
     assert.equal(rows[0].consent_text_version, demo.consent_version);
     assert.equal(rows[0].page_url, `${base}/`);
+    assert.equal(rows[0].spam_reason, null, "a person is not taken for a bot");
+  });
+
+  test("a bot that fills in the hidden honeypot is thanked, and its lead kept as spam", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const honeypot = page.locator("leadglue-form input[name=website], input[name=website]").first();
+    assert.equal(await honeypot.getAttribute("tabindex"), "-1", "out of the keyboard's way");
+    assert.equal(
+      await honeypot.evaluate((i) => i.closest("[aria-hidden]")?.getAttribute("aria-hidden")),
+      "true",
+      "hidden from assistive technology",
+    );
+    const box = await honeypot.evaluate((i) => i.getBoundingClientRect().right);
+    assert.ok(box <= 0, "off-screen, out of sight");
+    await honeypot.fill("http://cheap-pills.example", { force: true });
+    const email = uniqueEmail("bot");
+    await form.complete({ name: "Bot", email }, warm);
+    assert.match(await form.thankYou.textContent(), /Thank you/);
+    const rows = leadsFor(email);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].spam_reason, "honeypot");
   });
 
   test("invalid input shows each error by its field, announced, with focus on the first", async () => {

@@ -110,6 +110,8 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let phone = RwSignal::new(String::new());
     let message = RwSignal::new(String::new());
     let consent = RwSignal::new(false);
+    // The honeypot: hidden from people (and assistive technology); bots fill it in.
+    let website = RwSignal::new(String::new());
     let answers = RwSignal::new(Answers::new());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let step = RwSignal::new(1u8);
@@ -167,7 +169,7 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 &site.id,
                 site.first_touch_attribution,
             )),
-            honeypot: None,
+            honeypot: Some(website.get_untracked()).filter(|w| !w.is_empty()),
             ignored_score: None,
             ignored_grade: None,
         }
@@ -310,6 +312,13 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                     <span data-testid="consent-text">{site.consent_text}</span>
                 </label>
                 {fields::message(consent_error, "lg-consent-error".into())}
+            </div>
+            <div class="hp" aria-hidden="true">
+                <label>"Website"
+                    <input type="text" name="website" tabindex="-1" autocomplete="off"
+                        prop:value=website
+                        on:input=move |ev| website.set(event_target_value(&ev)) />
+                </label>
             </div>
         }
     };
