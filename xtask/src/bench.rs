@@ -1,12 +1,12 @@
 //! `cargo xtask bench`: what a visitor downloads and what a lead costs, measured and compared
 //! with the budgets, into `target/bench/report.json` and `target/bench/report.md`.
 //!
-//! So far: widget bytes (loader, glue, wasm; raw, gzip, brotli; the first visit's total), the
-//! edge's wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion), and
-//! lead ingest against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the
-//! baseline, at 1, 8 and 32 connections), and the Sales API at 10,000 and 100,000 leads (list
-//! latency per query, export throughput, workerd's memory during the export). Browser timings
-//! are still to come (issue 7).
+//! Widget bytes (loader, glue, wasm; raw, gzip, brotli; the first visit's total), the edge's
+//! wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion), lead ingest
+//! against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the baseline, at 1, 8
+//! and 32 connections), the Sales API at 10,000 and 100,000 leads (list latency per query,
+//! export throughput, workerd's memory during the export), and the widget's timings in
+//! headless Chromium (`widget-timing.mjs`).
 
 use std::io::Write;
 use std::path::Path;
@@ -79,6 +79,21 @@ pub fn run(args: &[String]) -> Result<()> {
     let ingest = request_path;
     let ratio = ingest.ratio_at_8();
     let sales = sales()?;
+    let timing = widget_timing()?;
+    let after_dcl = timing["with_widget"]["interactive_after_dcl_ms"]["median"]
+        .as_f64()
+        .unwrap_or(f64::INFINITY);
+    let dcl_with = timing["with_widget"]["dcl_ms"]["median"]
+        .as_f64()
+        .unwrap_or_default();
+    let dcl_without = timing["without_widget"]["dcl_ms"]["median"]
+        .as_f64()
+        .unwrap_or_default();
+    let dcl_noise = {
+        let w = &timing["without_widget"]["dcl_ms"];
+        let spread = w["max"].as_f64().unwrap_or_default() - w["min"].as_f64().unwrap_or_default();
+        (spread / 2.0).max(DCL_NOISE_MS)
+    };
 
     let budgets = [
         ("loader ≤ 2 KB brotli", loader.brotli, LOADER_BROTLI),
@@ -97,6 +112,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "ingest": ingest.json(),
         "ingest_with_consumer": with_consumer.json(),
         "sales_api": sales.iter().map(SalesRun::json).collect::<Vec<_>>(),
+        "widget_timing": timing,
         "budgets": budgets.iter().map(|(name, value, limit)| json!({
             "budget": name, "value": value, "limit": limit, "pass": value <= limit,
         })).collect::<Vec<_>>(),
@@ -130,6 +146,7 @@ pub fn run(args: &[String]) -> Result<()> {
     md.push_str("\nThe same with the local queue consumer sending each lead's follow-up:\n");
     md.push_str(&with_consumer.markdown());
     md.push_str(&SalesRun::markdown(&sales));
+    md.push_str(&timing_markdown(&timing));
     md.push_str("\n| budget | value | limit | |\n|---|---:|---:|---|\n");
     for (name, value, limit) in budgets {
         let verdict = if value <= limit { "PASS" } else { "FAIL" };
@@ -142,6 +159,16 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     md.push_str(&format!(
         "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
+    ));
+
+    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+    md.push_str(&format!(
+        "| form interactive ≤ {INTERACTIVE_AFTER_DCL_MS} ms after the host's DOMContentLoaded (median) | {after_dcl:.0} ms | {INTERACTIVE_AFTER_DCL_MS} ms | {} |\n",
+        verdict(after_dcl <= INTERACTIVE_AFTER_DCL_MS)
+    ));
+    md.push_str(&format!(
+        "| host DOMContentLoaded unchanged by the widget (medians, within noise) | {dcl_with:.1} vs {dcl_without:.1} ms | ±{dcl_noise:.1} ms | {} |\n",
+        verdict((dcl_with - dcl_without).abs() <= dcl_noise)
     ));
 
     let out = root.join("target/bench");
@@ -269,6 +296,61 @@ end
         runs.push((connections, health, leads));
     }
     Ok(Ingest { runs })
+}
+
+/// Form interactive this long after the host page's DOMContentLoaded, at most (median).
+const INTERACTIVE_AFTER_DCL_MS: f64 = 50.0;
+/// The least difference in DOMContentLoaded medians taken as more than noise.
+const DCL_NOISE_MS: f64 = 5.0;
+
+/// Cold loads of the demo page in headless Chromium, with and without the widget's tag
+/// (`xtask/widget-timing.mjs`).
+fn widget_timing() -> Result<Value> {
+    let chromium = tools::ensure_chromium()?;
+    let bench = BenchWorker::start("timing", false)?;
+    dev::seed_demo_site(&bench.worker().base_url, &bench.admin_token)?;
+    let output = std::process::Command::new("node")
+        .arg(root().join("xtask/widget-timing.mjs"))
+        .current_dir(root())
+        .env("BASE", &bench.worker().base_url)
+        .env("CHROMIUM", chromium)
+        .output()
+        .map_err(|e| format!("node: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "widget timing failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("widget timing output: {e}"))
+}
+
+fn timing_markdown(t: &Value) -> String {
+    let row = |name: &str, v: &Value| {
+        format!(
+            "| {name} | {:.1} | {:.1} | {:.1} |\n",
+            v["median"].as_f64().unwrap_or_default(),
+            v["min"].as_f64().unwrap_or_default(),
+            v["max"].as_f64().unwrap_or_default()
+        )
+    };
+    let w = &t["with_widget"];
+    let o = &t["without_widget"];
+    let mut md = format!(
+        "\nWidget timing, {} cold loads of the demo page per variant (ms from navigation start):\n\n| | median | min | max |\n|---|---:|---:|---:|\n",
+        t["runs"]
+    );
+    md.push_str(&row("loader ran (first shadow root)", &w["loader_ms"]));
+    md.push_str(&row("form interactive", &w["interactive_ms"]));
+    md.push_str(&row(
+        "form interactive after DOMContentLoaded",
+        &w["interactive_after_dcl_ms"],
+    ));
+    md.push_str(&row("DOMContentLoaded, with the widget", &w["dcl_ms"]));
+    md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
+    md.push_str(&row("load, with the widget", &w["load_ms"]));
+    md.push_str(&row("load, without", &o["load_ms"]));
+    md
 }
 
 /// A fresh local Worker for one benchmark, with its own state, a mail sink and a `bench` site.

@@ -153,7 +153,7 @@ pub fn local_vars(port: u16, sink: &MailSink, provider: &str) -> Vec<(String, St
 
 /// Defines the demo site from `edge/demo/site.json`, allowing the local origins it is served
 /// from.
-fn seed_demo_site(base: &str, token: &str) -> Result<()> {
+pub fn seed_demo_site(base: &str, token: &str) -> Result<()> {
     let path = root().join("edge/demo/site.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut site: serde_json::Value =

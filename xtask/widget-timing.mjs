@@ -1,0 +1,120 @@
+// Widget timings for `cargo xtask bench`: cold loads of the demo landing page in headless
+// Chromium, with and without the widget's script tag. Prints one JSON object on stdout.
+//
+// Measured in the page, without touching the product's code: an init script records when the
+// loader first attaches a shadow root (the loader has run), and polls each animation frame for
+// the moment the form's name field exists, is enabled and takes typing (interactive). The host
+// page's own DOMContentLoaded and load come from the Navigation Timing entry. Every load is
+// cold: a fresh browser profile, so nothing is cached.
+//
+// Environment: BASE (the Worker), CHROMIUM (the browser), RUNS (loads per variant, default 11).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.BASE;
+const runs = Number(process.env.RUNS ?? 11);
+const flags = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const probe = () => {
+  window.__lg = {};
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    window.__lg.loader ??= performance.now();
+    return attach.call(this, init);
+  };
+  const poll = () => {
+    for (const host of document.querySelectorAll("*")) {
+      const input = host.shadowRoot?.querySelector("input[name=name]");
+      if (input && !input.disabled && input.getBoundingClientRect().width > 0) {
+        window.__lg.interactive = performance.now();
+        return;
+      }
+    }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+};
+
+async function load(withWidget) {
+  const dir = mkdtempSync(join(tmpdir(), "leadglue-timing-"));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: flags,
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.addInitScript(probe);
+    if (!withWidget) {
+      // The same page from the same server, its widget tag taken out.
+      await page.route(`${base}/`, async (route) => {
+        const response = await route.fetch();
+        const html = (await response.text()).replace(/<script[^>]*leadglue\.js[^>]*><\/script>/, "");
+        await route.fulfill({ response, body: html });
+      });
+    } else {
+      await page.route(`${base}/`, (route) => route.continue());
+    }
+    await page.goto(`${base}/`, { waitUntil: "load" });
+    if (withWidget) {
+      await page.waitForFunction(() => window.__lg.interactive !== undefined, null, { timeout: 30_000 });
+    }
+    return await page.evaluate(() => {
+      const nav = performance.getEntriesByType("navigation")[0];
+      return {
+        dcl: nav.domContentLoadedEventEnd,
+        load: nav.loadEventEnd,
+        loader: window.__lg.loader ?? null,
+        interactive: window.__lg.interactive ?? null,
+      };
+    });
+  } finally {
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const spread = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0], median: median(s), max: s[s.length - 1] };
+};
+
+const withWidget = [];
+const without = [];
+// Alternate the variants so drift in the machine's load falls on both alike.
+for (let i = 0; i < runs; i++) {
+  withWidget.push(await load(true));
+  without.push(await load(false));
+}
+const pick = (list, key) => list.map((r) => r[key]);
+console.log(
+  JSON.stringify({
+    runs,
+    with_widget: {
+      dcl_ms: spread(pick(withWidget, "dcl")),
+      load_ms: spread(pick(withWidget, "load")),
+      loader_ms: spread(pick(withWidget, "loader")),
+      interactive_ms: spread(pick(withWidget, "interactive")),
+      interactive_after_dcl_ms: spread(withWidget.map((r) => r.interactive - r.dcl)),
+    },
+    without_widget: {
+      dcl_ms: spread(pick(without, "dcl")),
+      load_ms: spread(pick(without, "load")),
+    },
+  }),
+);
