@@ -154,7 +154,7 @@ describe("on the demo landing page", () => {
 
 describe("style isolation", () => {
   const plainPage = (body) => `<!doctype html><html><head><meta charset="utf-8"></head><body>${body}</body></html>`;
-  const snippet = `<script type="module" src="/widget/v1/leadglue.js" data-site="demo"></script>`;
+  const snippet = `<script type="module" async src="/widget/v1/leadglue.js" data-site="demo"></script>`;
   const widgetProps = ["font-family", "font-size", "font-weight", "color", "background-color", "text-transform",
     "letter-spacing", "line-height", "display", "box-sizing", "border-top-style", "border-top-width",
     "border-top-color", "padding-top", "margin-top"];

@@ -383,7 +383,7 @@ fn the_demo_page_embeds_the_snippet_under_a_strict_policy() {
     let page = worker.get("/", &[]);
     assert_eq!(page.status, 200);
     assert!(page.body.contains(
-        r#"<script type="module" src="/widget/v1/leadglue.js" data-site="demo"></script>"#
+        r#"<script type="module" async src="/widget/v1/leadglue.js" data-site="demo"></script>"#
     ));
     let csp = page.header("content-security-policy").expect("a CSP");
     assert!(csp.contains("default-src 'self'"));

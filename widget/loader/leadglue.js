@@ -1,5 +1,7 @@
 // leadglue loader: the one script a marketer embeds.
-//   <script type="module" src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
+//   <script type="module" async src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
+// (`async`: a plain module script is deferred, and deferred scripts hold up the page's
+// DOMContentLoaded until they have been fetched and run; an async one holds up nothing.)
 // It opens a Shadow DOM where each such tag stands (or in the element whose id is in
 // data-target; data-form picks one of the site's forms) and loads the form's WebAssembly only when a form nears the viewport or the page
 // has loaded and the browser is idle, so the host page never waits for it.
@@ -13,13 +15,15 @@ const load = () =>
     return m;
   }));
 
-// A module runs once however many tags name it, so one run serves every tag.
+// A module runs once however many tags name it, so one run serves every tag. An async one may
+// run before the page is parsed: then it waits for the tags, targets and <body> to exist.
+const run = () => {
 for (const tag of document.querySelectorAll("script[data-site]")) {
   if (tag.src !== here) continue;
   const target = tag.dataset.target && document.getElementById(tag.dataset.target);
   const host = target || document.createElement("div");
   // A tag in <head> cannot show anything where it stands: the form then goes at the end of
-  // <body> (a module runs after parsing, so <body> exists).
+  // <body> (which exists by now: see `run` below).
   if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
   const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
   let seen;
@@ -36,3 +40,5 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
   const idle = () => (self.requestIdleCallback || setTimeout)(start);
   document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });
 }
+};
+document.readyState == "loading" ? addEventListener("DOMContentLoaded", run, { once: true }) : run();
