@@ -4,8 +4,9 @@ use leadglue_shared::attribution::{self, Attribution, FirstTouch};
 use leadglue_shared::followup::plan_on_capture;
 use leadglue_shared::form::DEFAULT_FORM_ID;
 use leadglue_shared::score::next_step;
+use leadglue_shared::webhooks;
 use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
-use worker::{Context, Date, Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use crate::error::AppError;
 use crate::followups::{self, Kind};
@@ -55,8 +56,14 @@ pub async fn create(
     let attribution = Attribution::from_first_touch(&touch);
     let ip = req.headers().get("cf-connecting-ip")?;
     let id = uuid::Uuid::now_v7().to_string();
-    let now_ms = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
-    let follow_ups = plan_on_capture(scored.grade, now_ms);
+    let now_ms = crate::now_ms();
+    // Spam is kept, but nothing is sent about it and no one is told.
+    let spam = submission.spam_reason();
+    let follow_ups = match spam {
+        Some(_) => Vec::new(),
+        None => plan_on_capture(scored.grade, now_ms),
+    };
+    let events = webhooks::on_capture(scored.grade, spam.is_some());
     let new = NewLead {
         id: &id,
         lead: &lead,
@@ -67,12 +74,13 @@ pub async fn create(
         origin: origin.as_deref(),
         ip: ip.as_deref(),
         follow_ups: &follow_ups,
-        spam: submission.spam_reason(),
+        events: &events,
+        spam,
         now_ms,
     };
     match repo.insert_lead(&new).await? {
         Ok(stored) => {
-            if stored.id == id && submission.spam_reason().is_none() {
+            if stored.id == id {
                 // The steps due now (the first email, a sales alert): queue them without making
                 // the visitor wait. Steps that do not apply to the site were not stored and are
                 // skipped by the consumer. Should this fail, the cron trigger finds the steps due

@@ -17,6 +17,11 @@ mod webhooks;
 
 use worker::{Context, Env, MessageBatch, Request, Response, ScheduledEvent, event};
 
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Every HTTP request that is not a static asset arrives here (see `run_worker_first` in
 /// wrangler.toml).
 #[event(fetch)]

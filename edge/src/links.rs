@@ -4,7 +4,9 @@
 //! with a button: following a link must never act.
 
 use leadglue_shared::followup::{Purpose, plan_on_confirm, verify};
-use worker::{Date, Env, Response};
+use worker::{Env, Response};
+
+use crate::now_ms;
 
 use crate::config::EmailConfig;
 use crate::error::AppError;
@@ -72,10 +74,6 @@ pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response
 fn lead_id(env: &Env, purpose: Purpose, token: &str) -> Result<String, AppError> {
     let config = EmailConfig::from_env(env).map_err(AppError::Internal)?;
     verify(config.unsubscribe_secret.as_bytes(), purpose, token).ok_or(AppError::NotFound)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A small self-contained page under a strict Content-Security-Policy.

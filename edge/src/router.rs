@@ -1,6 +1,6 @@
 //! Every route the Worker answers, in one place. Paths not listed here are static assets.
 
-use worker::{Context, Date, Env, Method, Request, Response};
+use worker::{Context, Env, Method, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::Repo;
@@ -266,7 +266,7 @@ async fn run_follow_ups(req: &Request, env: &Env, repo: &Repo) -> Result<Respons
                 "Must be a time in Unix milliseconds.",
             )])
         })?,
-        None => i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX),
+        None => crate::now_ms(),
     };
     let site = url
         .query_pairs()

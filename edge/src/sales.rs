@@ -8,13 +8,13 @@ use leadglue_shared::sales::{
     self, Cursor, ExportFormat, LeadFilter, LeadPage, LeadPatch, LeadQuery, LeadRecord, NewNote,
     Scope,
 };
-use worker::{Context, Date, Env, Headers, Request, Response};
+use worker::{Context, Env, Headers, Request, Response};
 
 use crate::auth;
 use crate::error::AppError;
 use crate::followups::{self, Kind};
 use crate::repo::{Change, Repo};
-use crate::{config, http};
+use crate::{config, http, now_ms};
 
 /// `GET /v1/leads`.
 pub async fn list(req: &Request, env: &Env, repo: &Repo) -> Result<Response, AppError> {
@@ -34,13 +34,10 @@ async fn page(repo: &Repo, query: &LeadQuery) -> Result<LeadPage, AppError> {
         .await?;
     let more = leads.len() > query.limit as usize;
     leads.truncate(query.limit as usize);
-    let next_cursor = more.then(|| leads.last()).flatten().map(|last| {
-        Cursor {
-            created_at: last.created_at.clone(),
-            id: last.id.clone(),
-        }
-        .encode()
-    });
+    let next_cursor = more
+        .then(|| leads.last())
+        .flatten()
+        .map(|last| Cursor::after(last).encode());
     Ok(LeadPage { leads, next_cursor })
 }
 
@@ -68,56 +65,21 @@ pub async fn patch(
     let patch = json::parse::<LeadPatch>(&body)?
         .validate()
         .map_err(AppError::Invalid)?;
-    let state = repo.lead_state(id).await?.ok_or(AppError::NotFound)?;
-    if state.erased_at.is_some() {
+    let stored = repo.lead_state(id).await?.ok_or(AppError::NotFound)?;
+    if stored.erased {
         return Err(AppError::Conflict(
             "This lead's personal data was erased; it can no longer change.".into(),
         ));
     }
-    let status = patch.status.unwrap_or(state.status);
-    state
-        .status
-        .check_move(status)
-        .map_err(AppError::Conflict)?;
-    let old_tags: Vec<String> = serde_json::from_str(&state.tags)
-        .map_err(|e| AppError::Internal(format!("stored tags: {e}")))?;
-    let assignee = match &patch.assignee {
-        Some(new) => new.as_deref(),
-        None => state.assignee.as_deref(),
-    };
-    let tags = patch.tags.as_ref().unwrap_or(&old_tags);
-
-    let mut recorded = Vec::new();
-    if status != state.status {
-        recorded.push((
-            "status",
-            Some(state.status.as_str().to_owned()),
-            Some(status.as_str().to_owned()),
-        ));
-    }
-    if assignee != state.assignee.as_deref() {
-        recorded.push((
-            "assignee",
-            state.assignee.clone(),
-            assignee.map(str::to_owned),
-        ));
-    }
-    if *tags != old_tags {
-        let join = |t: &[String]| serde_json::to_string(t).unwrap_or_default();
-        recorded.push(("tags", Some(join(&old_tags)), Some(join(tags))));
-    }
-    if !recorded.is_empty() {
+    let change = patch.apply(&stored.state).map_err(AppError::Conflict)?;
+    if !change.changes.is_empty() {
         let actor = who.actor();
         let deliveries = repo
             .change_lead(&Change {
                 lead_id: id,
-                version: state.version,
-                status,
-                assignee,
-                tags,
-                recorded,
+                version: stored.version,
+                change: &change,
                 actor: &actor,
-                stop_nurture: state.status.nurtured() && !status.nurtured(),
                 now_ms: now_ms(),
             })
             .await?
@@ -149,14 +111,12 @@ pub async fn add_note(
 ) -> Result<Response, AppError> {
     let who = auth::require(&req, env, repo, Scope::LeadsWrite).await?;
     let body = http::json_body(&mut req).await?;
-    let note = json::parse::<NewNote>(&body)?;
-    let errors = note.validate();
-    if !errors.is_empty() {
-        return Err(AppError::Invalid(errors));
-    }
+    let note = json::parse::<NewNote>(&body)?
+        .validate()
+        .map_err(AppError::Invalid)?;
     let id = uuid::Uuid::now_v7().to_string();
     let stored = repo
-        .add_note(&id, lead_id, &who.actor(), note.body.trim())
+        .add_note(&id, lead_id, &who.actor(), &note.body)
         .await?
         .ok_or(AppError::NotFound)?;
     http::json(201, &stored)
@@ -260,16 +220,9 @@ impl Export {
                 }
             }
         }
-        self.after = leads.last().map(|last| Cursor {
-            created_at: last.created_at.clone(),
-            id: last.id.clone(),
-        });
+        self.after = leads.last().map(Cursor::after);
         Ok(out)
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `POST /v1/admin/api-keys`, `GET /v1/admin/api-keys`, `DELETE /v1/admin/api-keys/{id}`.
@@ -311,23 +264,13 @@ pub mod keys {
     pub async fn create(mut req: Request, env: &Env, repo: &Repo) -> Result<Response, AppError> {
         auth::require(&req, env, repo, Scope::Admin).await?;
         let body = http::json_body(&mut req).await?;
-        let new = json::parse::<NewApiKey>(&body)?;
-        let errors = new.validate();
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(errors));
-        }
+        let new = json::parse::<NewApiKey>(&body)?
+            .validate()
+            .map_err(AppError::Invalid)?;
         let id = auth::random_hex(8)?;
         let secret = auth::random_hex(32)?;
-        let mut scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
-        scopes.sort_unstable();
-        scopes.dedup();
         let row = repo
-            .create_api_key(
-                &id,
-                new.name.trim(),
-                &scopes.join(" "),
-                &sales::key_hash(&secret),
-            )
+            .create_api_key(&id, &new.name, &new.scope_list(), &sales::key_hash(&secret))
             .await?;
         let mut info = KeyInfo::from(row);
         info.key = Some(sales::format_key(&id, &secret));

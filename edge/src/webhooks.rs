@@ -8,7 +8,7 @@ use leadglue_shared::sales::Scope;
 use leadglue_shared::webhooks::{NewWebhook, secret_from_key};
 use leadglue_shared::{FieldError, json, validate};
 use serde::Serialize;
-use worker::{Date, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::error::AppError;
 use crate::repo::{DeliveryRow, Repo, WebhookRow};
@@ -119,7 +119,7 @@ pub async fn test(
     id: &str,
 ) -> Result<Response, AppError> {
     auth::require(req, env, repo, Scope::Admin).await?;
-    let now = now_ms();
+    let now = crate::now_ms();
     let delivery = repo
         .test_delivery(site, id, now)
         .await?
@@ -144,7 +144,7 @@ pub async fn deliver(repo: &Repo, id: &str, now_ms: i64) -> Result<(), AppError>
     };
     // Signed as of the real time (receivers check it against their clock), whatever time the
     // dispatcher judged "due" by.
-    let timestamp = self::now_ms() / 1000;
+    let timestamp = crate::now_ms() / 1000;
     let signature = webhook_signature(&claimed.secret, &claimed.id, timestamp, &claimed.payload)
         .ok_or_else(|| AppError::Internal(format!("subscription secret of {id} is malformed")))?;
     let outcome = providers::post_text(
@@ -179,8 +179,4 @@ pub async fn deliver(repo: &Repo, id: &str, now_ms: i64) -> Result<(), AppError>
         now_ms,
     )
     .await
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }

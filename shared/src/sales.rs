@@ -173,7 +173,8 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
-    pub fn validate(&self) -> Vec<FieldError> {
+    /// Checks the key's name and scopes; the name comes back trimmed, the scopes de-duplicated.
+    pub fn validate(mut self) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         if let Some(message) = text_problem(&self.name, 1, 100) {
             errors.push(FieldError::new("name", message));
@@ -184,7 +185,20 @@ impl NewApiKey {
                 "Give the key at least one scope: leads:read, leads:write or admin.",
             ));
         }
-        errors
+        self.name = self.name.trim().to_owned();
+        self.scopes.sort_unstable_by_key(|s| s.as_str());
+        self.scopes.dedup();
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The scopes as stored: space-separated.
+    pub fn scope_list(&self) -> String {
+        let names: Vec<&str> = self.scopes.iter().map(|s| s.as_str()).collect();
+        names.join(" ")
     }
 }
 
@@ -427,6 +441,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The position just after `lead`.
+    pub fn after(lead: &LeadListItem) -> Self {
+        Self {
+            created_at: lead.created_at.clone(),
+            id: lead.id.clone(),
+        }
+    }
+
     /// Opaque to clients: URL-safe base64 of the two values.
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_at, self.id))
@@ -558,6 +580,31 @@ where
 
 pub const MAX_TAGS: usize = 20;
 
+/// A lead's status, assignee and tags as stored: what a patch is applied to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadState {
+    pub status: Status,
+    pub assignee: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One recorded change of one field (`status`, `assignee` or `tags`; tags as a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// What a patch does to a lead: its new state, the changes to record (none: nothing to do),
+/// and whether the lead's nurture sequence stops (it leaves the `lead` status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadChange {
+    pub state: LeadState,
+    pub changes: Vec<FieldChange>,
+    pub stop_nurture: bool,
+}
+
 impl LeadPatch {
     /// Checks the values (not the move, which depends on the stored status) and normalises the
     /// tags: trimmed, de-duplicated, in the order given.
@@ -600,6 +647,51 @@ impl LeadPatch {
     }
 }
 
+impl LeadPatch {
+    /// Applies a (validated) patch to the stored state. A status move the lifecycle does not
+    /// allow is refused with the explanation of [`Status::check_move`].
+    pub fn apply(&self, current: &LeadState) -> Result<LeadChange, String> {
+        let status = self.status.unwrap_or(current.status);
+        current.status.check_move(status)?;
+        let state = LeadState {
+            status,
+            assignee: match &self.assignee {
+                Some(new) => new.clone(),
+                None => current.assignee.clone(),
+            },
+            tags: self.tags.clone().unwrap_or_else(|| current.tags.clone()),
+        };
+        let mut changes = Vec::new();
+        if state.status != current.status {
+            changes.push(FieldChange {
+                field: "status",
+                from: Some(current.status.as_str().to_owned()),
+                to: Some(state.status.as_str().to_owned()),
+            });
+        }
+        if state.assignee != current.assignee {
+            changes.push(FieldChange {
+                field: "assignee",
+                from: current.assignee.clone(),
+                to: state.assignee.clone(),
+            });
+        }
+        if state.tags != current.tags {
+            let list = |t: &[String]| serde_json::to_string(t).ok();
+            changes.push(FieldChange {
+                field: "tags",
+                from: list(&current.tags),
+                to: list(&state.tags),
+            });
+        }
+        Ok(LeadChange {
+            stop_nurture: current.status.nurtured() && !state.status.nurtured(),
+            state,
+            changes,
+        })
+    }
+}
+
 /// `POST /v1/leads/{id}/notes`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -608,22 +700,23 @@ pub struct NewNote {
 }
 
 impl NewNote {
-    pub fn validate(&self) -> Vec<FieldError> {
-        // Notes may span lines; other control characters are refused.
+    /// Checks the note; it comes back trimmed. Notes may span lines; other control characters
+    /// are refused.
+    pub fn validate(self) -> Result<Self, Vec<FieldError>> {
         let body = self.body.trim();
         let control = body
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t');
-        if body.is_empty() || body.chars().count() > 10_000 {
-            vec![FieldError::new(
-                "body",
-                "Write a note of 1 to 10,000 characters.",
-            )]
+        let problem = if body.is_empty() || body.chars().count() > 10_000 {
+            "Write a note of 1 to 10,000 characters."
         } else if control {
-            vec![FieldError::new("body", "Remove the control characters.")]
+            "Remove the control characters."
         } else {
-            Vec::new()
-        }
+            return Ok(Self {
+                body: body.to_owned(),
+            });
+        };
+        Err(vec![FieldError::new("body", problem)])
     }
 }
 
@@ -974,6 +1067,105 @@ mod tests {
         assert_eq!(csv_cell("+44 20 7946 0000"), "'+44 20 7946 0000");
         assert_eq!(csv_cell("@cmd,x"), "\"'@cmd,x\"");
         assert_eq!(csv_cell("plain"), "plain");
+    }
+
+    fn state(status: Status, assignee: Option<&str>, tags: &[&str]) -> LeadState {
+        LeadState {
+            status,
+            assignee: assignee.map(str::to_owned),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_patch_records_what_changed_and_stops_nurture_when_a_lead_moves_on() {
+        let current = state(Status::Lead, Some("sam"), &["q4"]);
+        let patch: LeadPatch = serde_json::from_str(
+            r#"{"status": "prospect", "assignee": null, "tags": ["q4", "vip"]}"#,
+        )
+        .unwrap();
+        let change = patch.validate().unwrap().apply(&current).unwrap();
+        assert_eq!(change.state, state(Status::Prospect, None, &["q4", "vip"]));
+        assert!(change.stop_nurture);
+        let fields: Vec<(&str, Option<&str>, Option<&str>)> = change
+            .changes
+            .iter()
+            .map(|c| (c.field, c.from.as_deref(), c.to.as_deref()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("status", Some("lead"), Some("prospect")),
+                ("assignee", Some("sam"), None),
+                ("tags", Some(r#"["q4"]"#), Some(r#"["q4","vip"]"#)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_patch_that_changes_nothing_records_nothing_and_a_bad_move_is_explained() {
+        let current = state(Status::Customer, None, &[]);
+        let same: LeadPatch =
+            serde_json::from_str(r#"{"status": "customer", "tags": []}"#).unwrap();
+        let change = same.apply(&current).unwrap();
+        assert!(change.changes.is_empty());
+        assert!(
+            !change.stop_nurture,
+            "a customer was not nurtured to begin with"
+        );
+        let back: LeadPatch = serde_json::from_str(r#"{"status": "lead"}"#).unwrap();
+        assert!(
+            back.apply(&current)
+                .unwrap_err()
+                .contains("repeat customer")
+        );
+        // Disqualifying a lead stops its nurture too; reopening does not restart it here.
+        let out: LeadPatch = serde_json::from_str(r#"{"status": "disqualified"}"#).unwrap();
+        assert!(
+            out.apply(&state(Status::Lead, None, &[]))
+                .unwrap()
+                .stop_nurture
+        );
+        let reopen: LeadPatch = serde_json::from_str(r#"{"status": "lead"}"#).unwrap();
+        assert!(
+            !reopen
+                .apply(&state(Status::Disqualified, None, &[]))
+                .unwrap()
+                .stop_nurture
+        );
+    }
+
+    #[test]
+    fn new_keys_and_notes_come_back_normalised() {
+        let key: NewApiKey = serde_json::from_str(
+            r#"{"name": " CRM sync ", "scopes": ["leads:write", "leads:read", "leads:write"]}"#,
+        )
+        .unwrap();
+        let key = key.validate().unwrap();
+        assert_eq!(key.name, "CRM sync");
+        assert_eq!(key.scope_list(), "leads:read leads:write");
+        let bad: NewApiKey = serde_json::from_str(r#"{"name": "", "scopes": []}"#).unwrap();
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["name", "scopes"]);
+        let note = NewNote {
+            body: "  Call Friday.\n ".into(),
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(note.body, "Call Friday.");
+        assert!(NewNote { body: " ".into() }.validate().is_err());
+        assert!(
+            NewNote {
+                body: "a\u{7}".into()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

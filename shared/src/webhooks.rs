@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::FieldError;
+use crate::{FieldError, Grade};
 
 /// What a subscriber can be told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -35,6 +35,16 @@ impl Event {
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == value)
+    }
+}
+
+/// What subscribers hear of a lead just captured: that it arrived, and whether it is hot.
+/// Spam is announced to no one.
+pub fn on_capture(grade: Grade, spam: bool) -> Vec<Event> {
+    match (spam, grade) {
+        (true, _) => Vec::new(),
+        (false, Grade::Hot) => vec![Event::LeadCreated, Event::LeadHot],
+        (false, _) => vec![Event::LeadCreated],
     }
 }
 
@@ -125,6 +135,17 @@ mod tests {
             let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             assert_eq!(fields, ["url", "events"], "{url}");
         }
+    }
+
+    #[test]
+    fn a_capture_announces_creation_heat_and_never_spam() {
+        assert_eq!(
+            on_capture(Grade::Hot, false),
+            [Event::LeadCreated, Event::LeadHot]
+        );
+        assert_eq!(on_capture(Grade::Warm, false), [Event::LeadCreated]);
+        assert_eq!(on_capture(Grade::Cold, false), [Event::LeadCreated]);
+        assert!(on_capture(Grade::Hot, true).is_empty());
     }
 
     #[test]

@@ -83,7 +83,9 @@ pub struct NewLead<'a> {
     pub ip: Option<&'a str>,
     /// The follow-up steps to store, each kept only if its condition holds for the site.
     pub follow_ups: &'a [Planned],
-    /// Why it looks like spam: stored as such, with no follow-up and no webhook events.
+    /// What to tell the site's webhook subscribers.
+    pub events: &'a [Event],
+    /// Why it looks like spam, if it does.
     pub spam: Option<&'a str>,
     pub now_ms: i64,
 }
@@ -231,20 +233,14 @@ impl Repo {
             &new.channel.as_str(),
             &new.spam,
         )?;
-        // Subscribers hear of the new lead (and of a hot one) in the same batch: only if the
-        // lead was inserted now, so a replay tells no one twice.
-        let mut events = vec![Event::LeadCreated.as_str()];
-        if new.scored.grade == leadglue_shared::Grade::Hot {
-            events.push(Event::LeadHot.as_str());
-        }
-        if new.spam.is_some() {
-            events.clear();
-        }
+        // Subscribers hear of the new lead in the same batch: only if the lead was inserted
+        // now, so a replay tells no one twice.
+        let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
         let mut batch = vec![
             stmt,
             self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
         ];
-        for planned in new.follow_ups.iter().filter(|_| new.spam.is_none()) {
+        for planned in new.follow_ups {
             batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
         }
         let results = self.db.batch(batch).await?;
@@ -499,13 +495,14 @@ impl Repo {
              WHERE id IN (
                 SELECT id FROM follow_ups
                 WHERE ((state = 'scheduled' AND due_at <= ?1)
-                       OR (state IN ('queued', 'sending') AND updated_at <= ?1 - 600000))
+                       OR (state IN ('queued', 'sending') AND updated_at <= ?1 - ?4))
                   AND (?3 IS NULL OR lead_id IN (SELECT id FROM leads WHERE site_id = ?3))
                 ORDER BY due_at LIMIT ?2)
              RETURNING id",
             &now_ms,
             &limit,
-            &site
+            &site,
+            &LEASE_MS
         )?;
         returned_ids(stmt).await
     }
@@ -720,6 +717,10 @@ impl Repo {
         Ok(found)
     }
 }
+
+/// How long a queued or sending step (or delivery) may go without an outcome before it is
+/// queued again: its sender died, or its queue message was lost.
+const LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// The ids a statement's `RETURNING id` gave.
 async fn returned_ids(stmt: worker::D1PreparedStatement) -> Result<Vec<String>, AppError> {

@@ -1,13 +1,14 @@
 //! SQL of the Sales API: API keys, lead lists and records, lifecycle changes, notes, erasure.
 
 use leadglue_shared::sales::{
-    ChangeRecord, ConsentRecord, FollowUpRecord, LeadListItem, LeadQuery, LeadRecord, Note, Status,
+    ChangeRecord, ConsentRecord, FollowUpRecord, LeadChange, LeadListItem, LeadQuery, LeadRecord,
+    LeadState, Note, Status,
 };
 use leadglue_shared::webhooks::Event;
 use serde::Deserialize;
 use worker::query;
 
-use super::{IdRow, Repo};
+use super::{IdRow, Repo, ToJson};
 use crate::error::AppError;
 
 /// A stored API key (the secret itself is never stored).
@@ -85,26 +86,28 @@ struct DetailRow {
 
 /// What a change is checked against.
 #[derive(Deserialize)]
-pub struct LeadState {
-    pub status: Status,
-    pub assignee: Option<String>,
-    pub tags: String,
-    pub version: i64,
-    pub erased_at: Option<String>,
+struct StateRow {
+    status: Status,
+    assignee: Option<String>,
+    tags: String,
+    version: i64,
+    erased_at: Option<String>,
 }
 
-/// A change to apply: the new values and the recorded (field, from, to) triples.
+/// A lead's state as a change starts from it.
+pub struct StoredState {
+    pub state: LeadState,
+    /// The version read: a change applies only if the lead is still at it.
+    pub version: i64,
+    pub erased: bool,
+}
+
+/// A change to store, by whom, made against `version`.
 pub struct Change<'a> {
     pub lead_id: &'a str,
-    /// The version read; the change applies only if the lead is still at it.
     pub version: i64,
-    pub status: Status,
-    pub assignee: Option<&'a str>,
-    pub tags: &'a [String],
-    pub recorded: Vec<(&'static str, Option<String>, Option<String>)>,
+    pub change: &'a LeadChange,
     pub actor: &'a str,
-    /// Cancel the lead's pending nurture steps (it left the `lead` status).
-    pub stop_nurture: bool,
     pub now_ms: i64,
 }
 
@@ -307,21 +310,32 @@ impl Repo {
         }))
     }
 
-    pub async fn lead_state(&self, id: &str) -> Result<Option<LeadState>, AppError> {
+    pub async fn lead_state(&self, id: &str) -> Result<Option<StoredState>, AppError> {
         let stmt = query!(
             &self.db,
             "SELECT status, assignee, tags, version, erased_at FROM leads WHERE id = ?1",
             &id
         )?;
-        Ok(stmt.first::<LeadState>(None).await?)
+        let Some(row) = stmt.first::<StateRow>(None).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredState {
+            state: LeadState {
+                status: row.status,
+                assignee: row.assignee,
+                tags: from_json(&row.tags, "tags")?,
+            },
+            version: row.version,
+            erased: row.erased_at.is_some(),
+        }))
     }
 
     /// Applies a change and records it, atomically, if the lead is still at the version read,
     /// with a `lead.status_changed` delivery for each subscriber when the status moved. The
     /// deliveries' ids, or `None` when another change got there first.
     pub async fn change_lead(&self, change: &Change<'_>) -> Result<Option<Vec<String>>, AppError> {
-        let tags =
-            serde_json::to_string(change.tags).map_err(|e| AppError::Internal(e.to_string()))?;
+        let new = &change.change.state;
+        let tags = new.tags.to_json()?;
         let next = change.version + 1;
         // A token only this change writes, so the statements after the update can tell that it
         // was this change that moved the lead to `next`.
@@ -332,14 +346,14 @@ impl Repo {
              WHERE id = ?1 AND version = ?7 AND erased_at IS NULL
              RETURNING id",
             &change.lead_id,
-            &change.status.as_str(),
-            &change.assignee,
+            &new.status.as_str(),
+            &new.assignee,
             &tags,
             &next,
             &token,
             &change.version
         )?];
-        for (field, from, to) in &change.recorded {
+        for recorded in &change.change.changes {
             batch.push(query!(
                 &self.db,
                 "INSERT INTO lead_changes (lead_id, version, field, from_value, to_value, actor)
@@ -347,14 +361,14 @@ impl Repo {
                  WHERE EXISTS (SELECT 1 FROM leads WHERE id = ?1 AND change_id = ?7)",
                 &change.lead_id,
                 &next,
-                field,
-                from,
-                to,
+                &recorded.field,
+                &recorded.from,
+                &recorded.to,
                 &change.actor,
                 &token
             )?);
         }
-        if change.stop_nurture {
+        if change.change.stop_nurture {
             // Alerts to the site's sales inbox stay; everything meant for the lead stops.
             batch.push(query!(
                 &self.db,
@@ -367,13 +381,10 @@ impl Repo {
                 &token
             )?);
         }
-        let status_moved = change
-            .recorded
-            .iter()
-            .find(|(field, ..)| *field == "status");
-        if let Some((_, from, to)) = status_moved {
+        let status_moved = change.change.changes.iter().find(|c| c.field == "status");
+        if let Some(moved) = status_moved {
             let data = serde_json::json!({
-                "change": { "from": from, "to": to, "actor": change.actor },
+                "change": { "from": moved.from, "to": moved.to, "actor": change.actor },
             })
             .to_string();
             batch.push(self.webhook_events(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1PreparedStatement, query};
 
-use super::{IdRow, Repo, returned_ids};
+use super::{IdRow, LEASE_MS, Repo, returned_ids};
 use crate::error::AppError;
 
 #[derive(Deserialize)]
@@ -193,14 +193,15 @@ impl Repo {
              WHERE id IN (
                 SELECT id FROM webhook_deliveries
                 WHERE ((state = 'scheduled' AND due_at <= ?1)
-                       OR (state IN ('queued', 'sending') AND updated_at <= ?1 - 600000))
+                       OR (state IN ('queued', 'sending') AND updated_at <= ?1 - ?4))
                   AND (?3 IS NULL OR subscription_id IN
                         (SELECT id FROM webhook_subscriptions WHERE site_id = ?3))
                 ORDER BY due_at LIMIT ?2)
              RETURNING id",
             &now_ms,
             &limit,
-            &site
+            &site,
+            &LEASE_MS
         )?;
         returned_ids(stmt).await
     }
