@@ -12,18 +12,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { launchOptions } from "../tests/e2e/chromium.mjs";
 
 const base = process.env.BASE;
 const runs = Number(process.env.RUNS ?? 11);
-const flags = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const probe = () => {
   window.__lg = {};
@@ -47,12 +39,7 @@ const probe = () => {
 
 async function load(withWidget) {
   const dir = mkdtempSync(join(tmpdir(), "leadglue-timing-"));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: flags,
-  });
+  const context = await chromium.launchPersistentContext(dir, launchOptions(process.env.CHROMIUM));
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await page.addInitScript(probe);
@@ -64,6 +51,7 @@ async function load(withWidget) {
         await route.fulfill({ response, body: html });
       });
     } else {
+      // Routed too, so both variants pay alike for the interception.
       await page.route(`${base}/`, (route) => route.continue());
     }
     await page.goto(`${base}/`, { waitUntil: "load" });

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { after, afterEach, before, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { launchOptions } from "./chromium.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -84,20 +85,7 @@ export const uniqueEmail = (tag) =>
 /** A fresh headless Chromium (Debian's), kept off the network. */
 export async function launch() {
   const dir = mkdtempSync(join(tmpdir(), "leadglue-e2e-"));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: need("CHROMIUM"),
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const context = await chromium.launchPersistentContext(dir, launchOptions(need("CHROMIUM")));
   const errors = [];
   context.on("weberror", (e) => errors.push(String(e.error())));
   return {
