@@ -9,6 +9,40 @@ pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 /// The queue follow-up steps travel on (`[[queues.producers]] binding`).
 pub const FOLLOW_UPS: &str = "FOLLOW_UPS";
 
+/// Rate limits on `POST /v1/leads` (`[[ratelimits]] name`): per visitor IP, and per site. A
+/// configuration without them has no limit.
+pub const IP_RATE_LIMIT: &str = "IP_RATE_LIMIT";
+pub const SITE_RATE_LIMIT: &str = "SITE_RATE_LIMIT";
+/// The window both limits count in, as declared (`simple.period`): what `Retry-After` says.
+pub const RATE_LIMIT_PERIOD_SECONDS: u32 = 60;
+
+/// Turnstile (Cloudflare's challenge), for sites with a `turnstile_site_key`:
+/// `TURNSTILE_SECRET_KEY` (secret), and where to verify answers and load the script from
+/// (vars; Cloudflare's addresses by default).
+pub const TURNSTILE_SECRET_KEY: &str = "TURNSTILE_SECRET_KEY";
+pub const TURNSTILE_VERIFY_URL: &str = "TURNSTILE_VERIFY_URL";
+pub const TURNSTILE_SCRIPT_URL: &str = "TURNSTILE_SCRIPT_URL";
+pub const DEFAULT_TURNSTILE_VERIFY_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+pub const DEFAULT_TURNSTILE_SCRIPT_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit";
+
+/// A setting from the environment: a secret or a plain variable, blank meaning unset.
+pub fn setting(env: &worker::Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The key render tokens are signed with: derived from `UNSUBSCRIBE_SECRET` (already a required
+/// 32+ character secret), under its own label, so neither signature can stand in for the other.
+pub fn render_token_key(env: &worker::Env) -> Result<Vec<u8>, String> {
+    let secret = setting(env, "UNSUBSCRIBE_SECRET").ok_or("UNSUBSCRIBE_SECRET is not set")?;
+    Ok(leadglue_shared::spam::render_key(secret.as_bytes()))
+}
+
 /// The `send_email` binding, when email goes through Cloudflare (`[[send_email]] name`).
 pub const EMAIL: &str = "EMAIL";
 
@@ -45,13 +79,7 @@ pub enum Provider {
 
 impl EmailConfig {
     pub fn from_env(env: &worker::Env) -> Result<Self, String> {
-        let get = |name: &str| {
-            env.secret(name)
-                .map(|s| s.to_string())
-                .or_else(|_| env.var(name).map(|v| v.to_string()))
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        };
+        let get = |name: &str| setting(env, name);
         let need = |name: &str| get(name).ok_or_else(|| format!("{name} is not set"));
         let base = |name: &str, default: &str| {
             get(name)

@@ -27,6 +27,12 @@ pub enum AppError {
     Conflict(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
+    #[error("too many requests")]
+    RateLimited { retry_after: u32 },
+    /// Something the answer depends on (e.g. Turnstile's siteverify) did not answer. The text is
+    /// logged, never sent; the client may retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Anything the client did not cause. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -103,6 +109,18 @@ impl AppError {
                 Some("Send `Content-Type: application/json`.".to_owned()),
             ),
             Invalid(_) => (422, "validation", "Some fields need attention.", None),
+            RateLimited { retry_after } => (
+                429,
+                "rate-limited",
+                "Too many requests. Please wait a moment and try again.",
+                Some(format!("Try again in {retry_after} seconds.")),
+            ),
+            Unavailable(_) => (
+                503,
+                "unavailable",
+                "We could not check this request just now. Please try again.",
+                None,
+            ),
             Internal(_) => (
                 500,
                 "internal",
@@ -115,10 +133,17 @@ impl AppError {
     /// The answer a client gets: an RFC 9457 problem. Internal details are logged here, beside
     /// the conversion, and never leave the Worker.
     pub fn into_response(self) -> Response {
-        if let AppError::Internal(detail) = &self {
-            worker::console_error!("internal error: {detail}");
+        match &self {
+            AppError::Internal(detail) => worker::console_error!("internal error: {detail}"),
+            AppError::Unavailable(detail) => worker::console_error!("unavailable: {detail}"),
+            _ => {}
         }
         let (status, slug, title, detail) = self.describe();
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after } => Some(*retry_after),
+            AppError::Unavailable(_) => Some(5),
+            _ => None,
+        };
         let allow = match &self {
             AppError::MethodNotAllowed { allow } => Some(*allow),
             _ => None,
@@ -139,6 +164,9 @@ impl AppError {
         let _ = headers.set("content-type", problem::CONTENT_TYPE);
         if let Some(allow) = allow {
             let _ = headers.set("allow", allow);
+        }
+        if let Some(seconds) = retry_after {
+            let _ = headers.set("retry-after", &seconds.to_string());
         }
         let json = serde_json::to_string(&body).unwrap_or_default();
         Response::ok(json)

@@ -69,11 +69,12 @@ pub async fn resolve(
 /// version. Cacheable, with an ETag that changes when either does.
 pub async fn get(
     req: &Request,
+    env: &Env,
     repo: &Repo,
     site_id: &str,
     form_id: &str,
 ) -> Result<Response, AppError> {
-    let (site, origin) = sites::for_origin(req, repo, site_id).await?;
+    let (site, origin) = sites::for_origin(req, env, repo, site_id).await?;
     let form = resolve(repo, site_id, form_id, None)
         .await?
         .ok_or(AppError::NotFound)?;

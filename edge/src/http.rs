@@ -61,7 +61,10 @@ pub fn allow_origin(mut response: Response, origin: &str) -> Response {
 pub fn preflight(origin: &str, methods: &str) -> Result<Response, AppError> {
     let headers = Headers::new();
     headers.set("access-control-allow-methods", methods)?;
-    headers.set("access-control-allow-headers", "content-type")?;
+    headers.set(
+        "access-control-allow-headers",
+        "content-type, idempotency-key",
+    )?;
     // Chromium caps this at two hours; the answer changes only when a site's origins do.
     headers.set("access-control-max-age", "7200")?;
     let response = Response::empty()?.with_status(204).with_headers(headers);

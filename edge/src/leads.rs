@@ -4,14 +4,14 @@ use leadglue_shared::attribution::{self, Attribution, FirstTouch};
 use leadglue_shared::followup::plan_on_capture;
 use leadglue_shared::form::DEFAULT_FORM_ID;
 use leadglue_shared::score::next_step;
-use leadglue_shared::webhooks;
 use leadglue_shared::{FieldError, LeadCreated, score, submission, validate};
+use leadglue_shared::{spam, webhooks};
 use worker::{Context, Env, Request, Response};
 
 use crate::error::AppError;
 use crate::followups::{self, Kind};
-use crate::repo::{NewLead, Refusal, Repo};
-use crate::{forms, http};
+use crate::repo::{NewLead, Outcome, Refusal, Repo};
+use crate::{config, forms, http, sites, turnstile};
 
 pub async fn create(
     mut req: Request,
@@ -20,27 +20,57 @@ pub async fn create(
     repo: &Repo,
 ) -> Result<Response, AppError> {
     let origin = http::origin(&req);
+    let ip = req.headers().get("cf-connecting-ip")?;
+    // Per visitor first, before the body is even read; then per site.
+    rate_limit(
+        env,
+        config::IP_RATE_LIMIT,
+        format!("ip:{}", ip.as_deref().unwrap_or("-")),
+    )
+    .await?;
     let body = http::json_body(&mut req).await?;
     let submission = submission::parse(&body)?;
+    if let Some(key) = req.headers().get("idempotency-key")?
+        && key != submission.idempotency_key
+    {
+        return Err(AppError::Invalid(vec![FieldError::new(
+            "idempotency_key",
+            "Must be the same as the Idempotency-Key header.",
+        )]));
+    }
+    rate_limit(
+        env,
+        config::SITE_RATE_LIMIT,
+        format!("site:{}", submission.site_id),
+    )
+    .await?;
+    let settings = sites::ingest_settings(repo, &submission.site_id).await?;
 
     let form_id = submission.form_id.as_deref().unwrap_or(DEFAULT_FORM_ID);
     let Some(form) =
         forms::resolve(repo, &submission.site_id, form_id, submission.form_version).await?
     else {
-        return Err(if repo.site_exists(&submission.site_id).await? {
-            AppError::Invalid(vec![FieldError::new(
-                if submission.form_version.is_some() {
-                    "form_version"
-                } else {
-                    "form_id"
-                },
-                "This form is no longer available; please reload the page.",
-            )])
-        } else {
-            AppError::UnknownSite
-        });
+        return Err(AppError::Invalid(vec![FieldError::new(
+            if submission.form_version.is_some() {
+                "form_version"
+            } else {
+                "form_id"
+            },
+            "This form is no longer available; please reload the page.",
+        )]));
     };
     let lead = validate(&submission, &form.definition).map_err(AppError::Invalid)?;
+    if settings.turnstile_site_key.is_some() {
+        let host = origin.as_deref().and_then(spam::origin_host);
+        turnstile::verify(
+            env,
+            lead.get().turnstile_token.as_deref(),
+            ip.as_deref(),
+            &lead.get().idempotency_key,
+            host,
+        )
+        .await?;
+    }
 
     // The edge's own judgement: whatever score a client sent was dropped by the parser.
     let scored = score(&form.definition, &lead.get().answers);
@@ -54,11 +84,22 @@ pub async fn create(
             referrer: None,
         });
     let attribution = Attribution::from_first_touch(&touch);
-    let ip = req.headers().get("cf-connecting-ip")?;
     let id = uuid::Uuid::now_v7().to_string();
     let now_ms = crate::now_ms();
     // Spam is kept, but nothing is sent about it and no one is told.
-    let spam = submission.spam_reason();
+    let spam = match submission.spam_reason() {
+        Some(reason) => Some(reason),
+        None => {
+            let key = config::render_token_key(env).map_err(AppError::Internal)?;
+            spam::fill_time(
+                &key,
+                &lead.get().site_id,
+                lead.get().render_token.as_deref(),
+                now_ms,
+                i64::from(settings.min_fill_seconds) * 1000,
+            )
+        }
+    };
     let follow_ups = match spam {
         Some(_) => Vec::new(),
         None => plan_on_capture(scored.grade, now_ms),
@@ -76,11 +117,12 @@ pub async fn create(
         follow_ups: &follow_ups,
         events: &events,
         spam,
+        duplicate_window_hours: settings.duplicate_window_hours,
         now_ms,
     };
     match repo.insert_lead(&new).await? {
         Ok(stored) => {
-            if stored.id == id {
+            if stored.outcome == Outcome::Created {
                 // The steps due now (the first email, a sales alert): queue them without making
                 // the visitor wait. Steps that do not apply to the site were not stored and are
                 // skipped by the consumer. Should this fail, the cron trigger finds the steps due
@@ -103,13 +145,18 @@ pub async fn create(
                     }
                 });
             }
-            let id = stored.id;
+            // 201 for a new lead (and a replay of the request that made it); 200 when an earlier
+            // lead with the same email was updated.
+            let status = match stored.outcome {
+                Outcome::Created | Outcome::Replayed { created: true } => 201,
+                Outcome::Resubmitted | Outcome::Replayed { created: false } => 200,
+            };
             let created = LeadCreated {
-                id,
+                id: stored.id,
                 grade: scored.grade,
                 next_step: next_step(scored.grade, follow_up),
             };
-            let response = http::json(201, &created)?;
+            let response = http::json(status, &created)?;
             Ok(match origin {
                 Some(origin) => http::allow_origin(response, &origin),
                 None => response,
@@ -117,5 +164,20 @@ pub async fn create(
         }
         Err(Refusal::UnknownSite) => Err(AppError::UnknownSite),
         Err(Refusal::OriginNotAllowed) => Err(AppError::OriginNotAllowed),
+    }
+}
+
+/// Counts one request against a rate limit (a `[[ratelimits]]` binding); over the limit is a
+/// 429 with `Retry-After`. A configuration without the binding has no limit.
+async fn rate_limit(env: &Env, binding: &str, key: String) -> Result<(), AppError> {
+    let Ok(limiter) = env.rate_limiter(binding) else {
+        return Ok(());
+    };
+    if limiter.limit(key).await?.success {
+        Ok(())
+    } else {
+        Err(AppError::RateLimited {
+            retry_after: config::RATE_LIMIT_PERIOD_SECONDS,
+        })
     }
 }

@@ -13,6 +13,7 @@ mod repo;
 mod router;
 mod sales;
 mod sites;
+mod turnstile;
 mod webhooks;
 
 use worker::{Context, Env, MessageBatch, Request, Response, ScheduledEvent, event};

@@ -34,16 +34,32 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         }),
 
         (["v1", "sites", site], Method::Get | Method::Head) => {
-            public(env, origin, async |repo| sites::get(&req, repo, site).await).await
+            public(env, origin, async |repo| {
+                sites::get(&req, env, repo, site).await
+            })
+            .await
         }
         (["v1", "sites", _], Method::Options) => preflight(env, origin, "GET").await,
         (["v1", "sites", _], _) => Err(AppError::MethodNotAllowed {
             allow: "GET, HEAD, OPTIONS",
         }),
 
+        (["v1", "sites", site, "render-token"], Method::Get) => {
+            public(env, origin, async |repo| {
+                sites::render_token(&req, env, repo, site).await
+            })
+            .await
+        }
+        (["v1", "sites", _, "render-token"], Method::Options) => {
+            preflight(env, origin, "GET").await
+        }
+        (["v1", "sites", _, "render-token"], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, OPTIONS",
+        }),
+
         (["v1", "sites", site, "forms", form], Method::Get | Method::Head) => {
             public(env, origin, async |repo| {
-                forms::get(&req, repo, site, form).await
+                forms::get(&req, env, repo, site, form).await
             })
             .await
         }

@@ -1,30 +1,107 @@
 //! Sites: the public configuration a widget reads, and the admin call that defines a site.
 
-use leadglue_shared::{SiteDefinition, json, validate};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use leadglue_shared::site::TurnstileConfig;
+use leadglue_shared::{SiteDefinition, json, spam, validate};
 use worker::{Env, Request, Response};
 
 use crate::error::AppError;
-use crate::http;
-use crate::repo::{Repo, SiteForOrigin};
+use crate::repo::{IngestSettings, Repo, SiteForOrigin};
+use crate::{config, http};
 
 /// `GET /v1/sites/{site}`: what the widget shows (name, consent text, phone).
-pub async fn get(req: &Request, repo: &Repo, site_id: &str) -> Result<Response, AppError> {
-    let (site, origin) = for_origin(req, repo, site_id).await?;
+pub async fn get(
+    req: &Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+) -> Result<Response, AppError> {
+    let (site, origin) = for_origin(req, env, repo, site_id).await?;
     public_answer(http::json(200, &site.config)?, origin)
+}
+
+/// `GET /v1/sites/{site}/render-token`: a token signing this site and this moment, which the
+/// widget fetches when it shows the form and sends back with the lead (the minimum fill time,
+/// see `leadglue_shared::spam`). Never cached.
+pub async fn render_token(
+    req: &Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+) -> Result<Response, AppError> {
+    let (_, origin) = for_origin(req, env, repo, site_id).await?;
+    let key = config::render_token_key(env).map_err(AppError::Internal)?;
+    let token = spam::render_token(&key, site_id, crate::now_ms());
+    let mut response = http::json(200, &RenderToken { token })?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(match origin {
+        Some(origin) => http::allow_origin(response, &origin),
+        None => response,
+    })
+}
+
+#[derive(serde::Serialize)]
+struct RenderToken {
+    token: String,
+}
+
+thread_local! {
+    /// Each isolate keeps a site's ingest settings for a minute (as long as browsers keep its
+    /// public configuration): most leads then cost one D1 round trip, not two.
+    static SETTINGS: RefCell<HashMap<String, (i64, IngestSettings)>> = RefCell::default();
+}
+
+const SETTINGS_TTL_MS: i64 = 60_000;
+const SETTINGS_CACHE_LIMIT: usize = 1024;
+
+/// A site's settings for taking leads (spam screening, duplicate window); unknown site: 404.
+pub async fn ingest_settings(repo: &Repo, site_id: &str) -> Result<IngestSettings, AppError> {
+    let now = crate::now_ms();
+    let cached = SETTINGS.with_borrow(|cache| {
+        cache
+            .get(site_id)
+            .filter(|(at, _)| now - at < SETTINGS_TTL_MS)
+            .map(|(_, settings)| settings.clone())
+    });
+    if let Some(settings) = cached {
+        return Ok(settings);
+    }
+    let settings = repo
+        .ingest_settings(site_id)
+        .await?
+        .ok_or(AppError::UnknownSite)?;
+    SETTINGS.with_borrow_mut(|cache| {
+        if cache.len() >= SETTINGS_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(site_id.to_owned(), (now, settings.clone()));
+    });
+    Ok(settings)
 }
 
 /// The site a public request names, checked against the request's `Origin` (requests without
 /// one, from servers, are not browsers and pass). Returns the origin to answer to.
 pub async fn for_origin(
     req: &Request,
+    env: &Env,
     repo: &Repo,
     site_id: &str,
 ) -> Result<(SiteForOrigin, Option<String>), AppError> {
     let origin = http::origin(req);
-    let site = repo
+    let mut site = repo
         .site_for_origin(site_id, origin.as_deref())
         .await?
         .ok_or(AppError::UnknownSite)?;
+    site.config.turnstile = site
+        .turnstile_site_key
+        .clone()
+        .map(|site_key| TurnstileConfig {
+            site_key,
+            script_url: config::setting(env, config::TURNSTILE_SCRIPT_URL)
+                .unwrap_or_else(|| config::DEFAULT_TURNSTILE_SCRIPT_URL.to_owned()),
+        });
     if origin.is_some() && !site.origin_allowed {
         return Err(AppError::OriginNotAllowed);
     }
@@ -59,5 +136,7 @@ pub async fn put(
         .validate()
         .map_err(AppError::Invalid)?;
     repo.put_site(&site_id, &site).await?;
+    // This isolate sees the change at once; others within a minute.
+    SETTINGS.with_borrow_mut(|cache| cache.remove(&site_id));
     http::json(200, &site)
 }

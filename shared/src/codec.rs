@@ -17,6 +17,7 @@ use crate::form::{
     Resource, Thresholds, VersionedForm,
 };
 use crate::score::{Grade, NextStep};
+use crate::site::TurnstileConfig;
 use crate::{EmbedConfig, FieldError, LeadCreated, LeadSubmission, Problem, SiteConfig};
 
 /// A parsed JSON document. Numbers keep their text: each reader converts to the type it needs,
@@ -424,6 +425,8 @@ impl ToJson for LeadSubmission {
         object
             .optional("first_touch", self.first_touch.as_ref())
             .optional("website", self.honeypot.as_ref())
+            .optional("render_token", self.render_token.as_ref())
+            .optional("turnstile_token", self.turnstile_token.as_ref())
             .end();
     }
 }
@@ -541,6 +544,17 @@ impl FromJson for SiteConfig {
             booking_url: o.optional("booking_url")?,
             first_touch_attribution: o.or("first_touch_attribution", true)?,
             double_opt_in: o.or("double_opt_in", false)?,
+            turnstile: o.optional("turnstile")?,
+        })
+    }
+}
+
+impl FromJson for TurnstileConfig {
+    fn from_value(value: &Value) -> Option<Self> {
+        let o = Object::of(value)?;
+        Some(TurnstileConfig {
+            site_key: o.required("site_key")?,
+            script_url: o.required("script_url")?,
         })
     }
 }
@@ -765,6 +779,8 @@ mod tests {
                 answers,
                 first_touch: touch.map(|(landing_page, referrer)| FirstTouch { landing_page, referrer }),
                 honeypot: optional[5].clone(),
+                render_token: optional[0].clone(),
+                turnstile_token: optional[3].clone(),
                 ignored_score: Some(serde_json::json!(5)),
                 ignored_grade: None,
             }
@@ -832,6 +848,10 @@ mod tests {
                         booking_url: optional[1].clone(),
                         first_touch_attribution: a,
                         double_opt_in: b,
+                        turnstile: optional[3].clone().map(|site_key| TurnstileConfig {
+                            site_key,
+                            script_url: texts[3].clone(),
+                        }),
                     },
                     form: VersionedForm {
                         id: texts[4].clone(),

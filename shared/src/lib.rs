@@ -10,6 +10,7 @@ pub mod problem;
 pub mod sales;
 pub mod score;
 pub mod site;
+pub mod spam;
 pub mod submission;
 pub mod validate;
 pub mod webhooks;

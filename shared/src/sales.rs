@@ -555,8 +555,13 @@ pub struct LeadRecord {
     pub notes: Vec<Note>,
     /// When the person's data was erased (the lead is then an anonymous tombstone).
     pub erased_at: Option<String>,
-    /// Why it was kept as spam (`honeypot`), if it was.
+    /// Why it was kept as spam (`honeypot`, `too_fast`, `no_render_token`,
+    /// `bad_render_token`), if it was.
     pub spam_reason: Option<String>,
+    /// How many more times the person sent the form (same email, same site, within the site's
+    /// duplicate window) after the submission that created the lead, and when they last did.
+    pub resubmissions: u32,
+    pub last_submitted_at: Option<String>,
 }
 
 /// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it) and tags (replaced whole).

@@ -51,6 +51,31 @@ pub struct SiteDefinition {
     /// The language of the site's emails (`en` by default; `de`).
     #[serde(default)]
     pub locale: crate::locale::Locale,
+    /// Submissions sent sooner than this after the form was shown (or without the widget's
+    /// render token) are kept as spam. 0 turns the check off, for sites that post leads from
+    /// their own servers. 3 by default; at most 600.
+    #[serde(default = "default_min_fill_seconds")]
+    pub min_fill_seconds: u32,
+    /// A second submission with the same email on the same site within this many hours updates
+    /// the first lead (and counts a resubmission) instead of creating another. 0 turns it off.
+    /// 24 by default; at most 8760 (a year).
+    #[serde(default = "default_duplicate_window_hours")]
+    pub duplicate_window_hours: u32,
+    /// Cloudflare Turnstile's site key: set it and every submission must pass the challenge
+    /// (the secret key is the Worker secret `TURNSTILE_SECRET_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnstile_site_key: Option<String>,
+}
+
+pub const DEFAULT_MIN_FILL_SECONDS: u32 = 3;
+pub const DEFAULT_DUPLICATE_WINDOW_HOURS: u32 = 24;
+
+fn default_min_fill_seconds() -> u32 {
+    DEFAULT_MIN_FILL_SECONDS
+}
+
+fn default_duplicate_window_hours() -> u32 {
+    DEFAULT_DUPLICATE_WINDOW_HOURS
 }
 
 fn yes() -> bool {
@@ -74,6 +99,18 @@ pub struct SiteConfig {
     /// so on the thank-you).
     #[serde(default)]
     pub double_opt_in: bool,
+    /// The Turnstile challenge to show, on sites that use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnstile: Option<TurnstileConfig>,
+}
+
+/// What the widget needs to show a Turnstile challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnstileConfig {
+    pub site_key: String,
+    /// Cloudflare's script (the Worker's `TURNSTILE_SCRIPT_URL` can point elsewhere, e.g. a
+    /// stand-in for tests).
+    pub script_url: String,
 }
 
 impl SiteDefinition {
@@ -164,6 +201,30 @@ impl SiteDefinition {
                 )),
             }
         }
+        if self.min_fill_seconds > 600 {
+            errors.push(FieldError::new(
+                "min_fill_seconds",
+                "Must be between 0 and 600 seconds.",
+            ));
+        }
+        if self.duplicate_window_hours > 8760 {
+            errors.push(FieldError::new(
+                "duplicate_window_hours",
+                "Must be between 0 and 8760 hours.",
+            ));
+        }
+        let turnstile_site_key = given(&self.turnstile_site_key);
+        if turnstile_site_key.is_some_and(|k| {
+            k.len() > 100
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            errors.push(FieldError::new(
+                "turnstile_site_key",
+                "Must be a Turnstile site key: letters, digits, - and _, at most 100.",
+            ));
+        }
         allowed_origins.sort();
         allowed_origins.dedup();
         if !errors.is_empty() {
@@ -185,20 +246,10 @@ impl SiteDefinition {
             logo_url: logo_url.map(str::to_owned),
             brand_color,
             locale: self.locale,
+            min_fill_seconds: self.min_fill_seconds,
+            duplicate_window_hours: self.duplicate_window_hours,
+            turnstile_site_key: turnstile_site_key.map(str::to_owned),
         })
-    }
-
-    pub fn public_config(&self, id: &str) -> SiteConfig {
-        SiteConfig {
-            id: id.to_owned(),
-            name: self.name.clone(),
-            consent_text: self.consent_text.clone(),
-            consent_version: self.consent_version.clone(),
-            phone: self.phone.clone(),
-            booking_url: self.booking_url.clone(),
-            first_touch_attribution: self.first_touch_attribution,
-            double_opt_in: self.double_opt_in,
-        }
     }
 }
 
@@ -318,7 +369,44 @@ mod tests {
             logo_url: None,
             brand_color: None,
             locale: Default::default(),
+            min_fill_seconds: DEFAULT_MIN_FILL_SECONDS,
+            duplicate_window_hours: DEFAULT_DUPLICATE_WINDOW_HOURS,
+            turnstile_site_key: None,
         }
+    }
+
+    #[test]
+    fn spam_settings_default_on_and_are_bounded() {
+        let json = r#"{"name":"A","allowed_origins":[],"consent_text":"c","consent_version":"v"}"#;
+        let site: SiteDefinition = serde_json::from_str(json).unwrap();
+        assert_eq!(site.min_fill_seconds, 3);
+        assert_eq!(site.duplicate_window_hours, 24);
+        let mut site = definition();
+        site.min_fill_seconds = 601;
+        site.duplicate_window_hours = 8761;
+        site.turnstile_site_key = Some("0x4AAA <script>".into());
+        let fields: Vec<String> = site
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "min_fill_seconds",
+                "duplicate_window_hours",
+                "turnstile_site_key"
+            ]
+        );
+        site.min_fill_seconds = 0;
+        site.duplicate_window_hours = 0;
+        site.turnstile_site_key = Some(" 1x00000000000000000000AA ".into());
+        let valid = site.validate().unwrap();
+        assert_eq!(
+            valid.turnstile_site_key.as_deref(),
+            Some("1x00000000000000000000AA")
+        );
     }
 
     #[test]
@@ -340,7 +428,6 @@ mod tests {
         assert_eq!(site.name, "Acme");
         assert_eq!(site.allowed_origins, ["https://acme.example"]);
         assert_eq!(site.phone.as_deref(), Some("+1 555 010 0199"));
-        assert_eq!(site.public_config("acme").id, "acme");
     }
 
     #[test]

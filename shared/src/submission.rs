@@ -54,6 +54,14 @@ pub struct LeadSubmission {
     /// as spam: never followed up, not listed for sales.
     #[serde(default, rename = "website", skip_serializing_if = "Option::is_none")]
     pub honeypot: Option<String>,
+    /// The token the edge gave the widget when it rendered the form
+    /// (`GET /v1/sites/{site}/render-token`): proves when the form was shown, for the site's
+    /// minimum fill time (see [`crate::spam`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_token: Option<String>,
+    /// The Turnstile challenge's answer, on sites that use Turnstile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnstile_token: Option<String>,
     /// Scores are the edge's to compute: a client may send these (an older widget did), and
     /// they are read and thrown away, never trusted or stored.
     #[serde(default, rename = "score", skip_serializing)]

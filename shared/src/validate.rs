@@ -71,6 +71,18 @@ pub fn validate(
         token(&input.consent.text_version, 1..=64),
     );
     let idempotency_key = check("idempotency_key", token(&input.idempotency_key, 16..=128));
+    let turnstile_token = optional(&input.turnstile_token).map(|t| {
+        let fits = t.len() <= crate::spam::TURNSTILE_TOKEN_MAX_LEN
+            && t.bytes().all(|b| b.is_ascii_graphic());
+        check(
+            "turnstile_token",
+            if fits {
+                Ok(t)
+            } else {
+                Err("This check's answer is not valid; please try the check again.")
+            },
+        )
+    });
     let page_url = optional(&input.page_url).map(|u| check("page_url", page_url(&u)));
     let form_id = input
         .form_id
@@ -111,6 +123,9 @@ pub fn validate(
         answers,
         first_touch: input.first_touch.clone(),
         honeypot: input.honeypot.clone(),
+        // Judged by the edge (crate::spam), never refused: a bot learns nothing from it.
+        render_token: input.render_token.clone(),
+        turnstile_token,
         ignored_score: None,
         ignored_grade: None,
     }))
@@ -295,6 +310,8 @@ mod tests {
             .collect(),
             first_touch: None,
             honeypot: None,
+            render_token: None,
+            turnstile_token: None,
             ignored_score: None,
             ignored_grade: None,
         }

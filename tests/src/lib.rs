@@ -85,6 +85,16 @@ impl Worker {
         worker
     }
 
+    /// The Worker that runs `edge/wrangler.toml` as shipped, rate limits included (the others
+    /// have limits too high to trip).
+    pub fn limited() -> Self {
+        let mut worker = Self::other("LEADGLUE_LIMITED_URL");
+        worker.state = PathBuf::from(
+            std::env::var("LEADGLUE_LIMITED_STATE").expect("LEADGLUE_LIMITED_STATE is set"),
+        );
+        worker
+    }
+
     /// The same, but talking to another of the Workers `cargo xtask test` started (named by
     /// the variable holding its address), e.g. the one sending through Postmark.
     pub fn other(name: &str) -> Self {
@@ -489,6 +499,9 @@ impl SeedLead {
 
 pub const ORIGIN: &str = "https://www.example.com";
 
+/// A site as most tests need it. Two spam defaults are off, because these tests post leads
+/// straight away without the widget's render token, and post the same address more than once:
+/// `hardening.rs` tests the minimum fill time and duplicate suppression themselves.
 pub fn site_definition(origins: &[&str]) -> Value {
     json!({
         "name": "Example Ltd",
@@ -496,6 +509,8 @@ pub fn site_definition(origins: &[&str]) -> Value {
         "consent_text": "You may contact me about my request.",
         "consent_version": "v1",
         "phone": "+1 555 010 0199",
+        "min_fill_seconds": 0,
+        "duplicate_window_hours": 0,
     })
 }
 

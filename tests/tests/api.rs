@@ -227,7 +227,7 @@ fn cors_preflight_answers_only_allowed_origins() {
     assert_eq!(allowed.header("access-control-allow-methods"), Some("POST"));
     assert_eq!(
         allowed.header("access-control-allow-headers"),
-        Some("content-type")
+        Some("content-type, idempotency-key")
     );
     assert!(allowed.header("vary").is_some_and(|v| v.contains("Origin")));
 

@@ -256,12 +256,19 @@ fn odd_but_legitimate_input_is_stored_verbatim() {
 
 /// 2,000 requests from 16 threads: 200 submissions each sent 10 times, interleaved. Every copy
 /// answers 201 with its submission's one id, and D1 holds exactly 200 leads.
+/// 2,000 submissions over 32 parallel connections, 10% of them replays (a double click, a
+/// retry after a lost answer) sent while the original may still be in flight: exactly the
+/// distinct leads are stored, and every copy of a submission gets its one id.
 #[test]
-fn concurrent_duplicates_store_each_submission_once() {
+fn concurrent_replays_store_each_submission_once() {
+    const DISTINCT: usize = 1_800;
+    const REPLAYS: usize = 200;
+    const CONNECTIONS: usize = 32;
     let worker = Arc::new(Worker::for_seeding());
-    let site = worker.new_site(&[ORIGIN]);
+    // The site's defaults (duplicate suppression on): distinct people, distinct addresses.
+    let site = worker.new_site_with(&[ORIGIN], &json!({ "duplicate_window_hours": 24 }));
     let submissions: Arc<Vec<Value>> = Arc::new(
-        (0..200)
+        (0..DISTINCT)
             .map(|i| {
                 let mut body = lead(&site);
                 body["email"] = json!(format!("burst{i}@example.com"));
@@ -269,24 +276,36 @@ fn concurrent_duplicates_store_each_submission_once() {
             })
             .collect(),
     );
-    let threads: Vec<_> = (0..16)
-        .map(|t| {
-            let (worker, submissions) = (Arc::clone(&worker), Arc::clone(&submissions));
+    // Every tenth request replays the submission sent just before it, so that copies travel at
+    // the same time on different connections.
+    let plan: Arc<Vec<usize>> = Arc::new(
+        (0..DISTINCT)
+            .flat_map(|i| if i % 9 == 8 { vec![i, i - 1] } else { vec![i] })
+            .collect(),
+    );
+    assert_eq!(plan.len(), DISTINCT + REPLAYS);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (worker, submissions, plan, next) = (
+                Arc::clone(&worker),
+                Arc::clone(&submissions),
+                Arc::clone(&plan),
+                Arc::clone(&next),
+            );
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
-                for n in 0..125 {
-                    // Each thread walks the submissions from its own offset, so copies of one
-                    // submission are in flight at the same time from different threads.
-                    let i = (n * 16 + t * 7) % 200;
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = plan.get(n) else { break seen };
                     let answer = worker.post_lead(&submissions[i], Some(ORIGIN));
                     assert_eq!(answer.status, 201, "{}", answer.body);
                     seen.push((i, answer.json()["id"].as_str().expect("an id").to_owned()));
                 }
-                seen
             })
         })
         .collect();
-    let mut ids: Vec<Option<String>> = vec![None; 200];
+    let mut ids: Vec<Option<String>> = vec![None; DISTINCT];
     let mut answers = 0;
     for thread in threads {
         for (i, id) in thread.join().expect("a thread") {
@@ -297,9 +316,17 @@ fn concurrent_duplicates_store_each_submission_once() {
             }
         }
     }
-    assert_eq!(answers, 2_000);
-    assert!(ids.iter().all(Option::is_some));
-    assert_eq!(worker.lead_count(&site), 200);
+    let distinct_ids: std::collections::BTreeSet<_> = ids.iter().flatten().collect();
+    let stored = worker.lead_count(&site);
+    eprintln!(
+        "concurrency: {answers} sent over {CONNECTIONS} connections ({REPLAYS} replays), \
+         {} distinct ids, {stored} stored, {} duplicated",
+        distinct_ids.len(),
+        stored - DISTINCT as i64
+    );
+    assert_eq!(answers, DISTINCT + REPLAYS);
+    assert_eq!(distinct_ids.len(), DISTINCT);
+    assert_eq!(stored, DISTINCT as i64);
 }
 
 /// A bot that fills the hidden honeypot field gets the usual answer, but its lead is kept as

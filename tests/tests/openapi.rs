@@ -185,6 +185,19 @@ fn every_documented_operation_answers_as_documented() {
         "/v1/sites/{site}",
         &worker.get(&format!("/v1/sites/{}", unique("nosite")), &origin),
     );
+    spec.check(
+        "GET",
+        "/v1/sites/{site}/render-token",
+        &worker.get(&format!("/v1/sites/{site}/render-token"), &origin),
+    );
+    spec.check(
+        "GET",
+        "/v1/sites/{site}/render-token",
+        &worker.get(
+            &format!("/v1/sites/{site}/render-token"),
+            &[("origin", "https://elsewhere.example")],
+        ),
+    );
     let form_path = format!("/v1/sites/{site}/forms/tour");
     let got = worker.get(&form_path, &origin);
     spec.check("GET", "/v1/sites/{site}/forms/{form}", &got);

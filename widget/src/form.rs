@@ -170,6 +170,8 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 site.first_touch_attribution,
             )),
             honeypot: Some(website.get_untracked()).filter(|w| !w.is_empty()),
+            render_token: None,
+            turnstile_token: None,
             ignored_score: None,
             ignored_grade: None,
         }

@@ -148,6 +148,19 @@ pub fn local_vars(port: u16, sink: &MailSink, provider: &str) -> Vec<(String, St
         ("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}")),
         ("RESEND_BASE_URL".into(), sink.base_url.clone()),
         ("POSTMARK_BASE_URL".into(), sink.base_url.clone()),
+        // Turnstile, for sites that turn it on: the sink stands in for Cloudflare.
+        (
+            "TURNSTILE_SECRET_KEY".into(),
+            crate::mailsink::TURNSTILE_TEST_SECRET.into(),
+        ),
+        (
+            "TURNSTILE_VERIFY_URL".into(),
+            format!("{}/turnstile/siteverify", sink.base_url),
+        ),
+        (
+            "TURNSTILE_SCRIPT_URL".into(),
+            format!("{}/turnstile/api.js?render=explicit", sink.base_url),
+        ),
     ]
 }
 

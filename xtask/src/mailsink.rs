@@ -4,7 +4,8 @@
 //! tests of failure handling, a recipient whose address contains `+failN` is refused with a 500
 //! for the first N attempts, and one with `+slowN` has its first message kept but answered N
 //! seconds late (like a provider whose answer is lost on the way back). It also takes webhook
-//! POSTs under `/webhook` (see [`webhook`]).
+//! POSTs under `/webhook` (see [`webhook`]), and stands in for Cloudflare Turnstile (see
+//! [`siteverify`] and [`TURNSTILE_SCRIPT`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,11 +35,21 @@ pub fn start(dir: &Path, announce: bool) -> Result<MailSink> {
         for mut request in server.incoming_requests() {
             let (state, folder) = (Arc::clone(&state), folder.clone());
             std::thread::spawn(move || {
-                let (status, body) = handle(&mut request, &folder, &state, announce);
+                let script = request.url().starts_with("/turnstile/api.js");
+                let (status, body) = if script {
+                    (200, TURNSTILE_SCRIPT.to_owned())
+                } else {
+                    handle(&mut request, &folder, &state, announce)
+                };
+                let media = if script {
+                    "text/javascript"
+                } else {
+                    "application/json"
+                };
                 let response = tiny_http::Response::from_string(body)
                     .with_status_code(status)
                     .with_header(
-                        tiny_http::Header::from_bytes("content-type", "application/json")
+                        tiny_http::Header::from_bytes("content-type", media)
                             .expect("a valid header"),
                     );
                 let _ = request.respond(response);
@@ -59,6 +70,8 @@ struct State {
     seen: Mutex<HashMap<String, String>>,
     /// Idempotency key → attempts refused or delayed so far.
     failures: Mutex<HashMap<String, u32>>,
+    /// Turnstile token → the idempotency key it was first verified with.
+    turnstile: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// The N of a `+failN` or `+slowN` marker in a recipient's address (0 without one).
@@ -86,6 +99,9 @@ fn handle(
         (tiny_http::Method::Post, "/email") => "postmark",
         (tiny_http::Method::Post, url) if url.starts_with("/webhook") => {
             return webhook(request, dir, state);
+        }
+        (tiny_http::Method::Post, "/turnstile/siteverify") => {
+            return siteverify(request, state);
         }
         _ => return (404, r#"{"message":"not found"}"#.into()),
     };
@@ -234,6 +250,93 @@ fn webhook(request: &mut tiny_http::Request, dir: &Path, state: &State) -> (u16,
     );
     (204, String::new())
 }
+
+/// Cloudflare's documented test secret that accepts every genuine token. Locally the Worker
+/// sends it (`TURNSTILE_SECRET_KEY`), and this stand-in refuses any other.
+pub const TURNSTILE_TEST_SECRET: &str = "1x0000000000000000000000000000000AA";
+
+/// A stand-in for Turnstile's siteverify
+/// (<https://developers.cloudflare.com/turnstile/get-started/server-side-validation/>). A token
+/// `…:pass:{hostname}` passes, solved on that hostname; anything else is invalid. Like the real
+/// one, each token is good once, except that a request with the same `idempotency_key` as the
+/// first verification gets the same answer again.
+fn siteverify(request: &mut tiny_http::Request, state: &State) -> (u16, String) {
+    let mut text = String::new();
+    if request.as_reader().read_to_string(&mut text).is_err() {
+        return (400, "{}".into());
+    }
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let refuse =
+        |code: &str| serde_json::json!({ "success": false, "error-codes": [code] }).to_string();
+    if body["secret"] != TURNSTILE_TEST_SECRET {
+        return (200, refuse("invalid-input-secret"));
+    }
+    let token = body["response"].as_str().unwrap_or_default().to_owned();
+    let Some((_, hostname)) = token.split_once(":pass:") else {
+        return (200, refuse("invalid-input-response"));
+    };
+    let key = body["idempotency_key"].as_str().map(str::to_owned);
+    let mut seen = lock(&state.turnstile);
+    match seen.get(&token) {
+        Some(first) if first.is_none() || *first != key => {
+            return (200, refuse("timeout-or-duplicate"));
+        }
+        Some(_) => {}
+        None => {
+            seen.insert(token.clone(), key);
+        }
+    }
+    let answer = serde_json::json!({
+        "success": true,
+        "hostname": hostname,
+        "challenge_ts": "2026-01-01T00:00:00Z",
+        "error-codes": [],
+    });
+    (200, answer.to_string())
+}
+
+/// A stand-in for Turnstile's script (`api.js?render=explicit`): `turnstile.render(element,
+/// {sitekey, callback})` shows a "Verify you are human" button in `element`; clicking it calls
+/// `callback` with a token that passes [`siteverify`] for the page's hostname.
+/// `turnstile.reset()` shows the button again.
+pub const TURNSTILE_SCRIPT: &str = r#"(() => {
+  let n = 0;
+  const widgets = new Map();
+  const show = (id) => {
+    const { element, options } = widgets.get(id);
+    element.textContent = "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Verify you are human";
+    button.setAttribute("data-testid", "turnstile-stand-in");
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      button.textContent = "Verified";
+      const token = `stand-in-${id}-${Date.now()}-${Math.random()}:pass:${location.hostname}`;
+      options.callback && options.callback(token);
+    });
+    element.append(button);
+  };
+  window.turnstile = {
+    render(element, options) {
+      const id = `w${++n}`;
+      widgets.set(id, { element, options });
+      show(id);
+      return id;
+    },
+    reset(id) {
+      for (const key of id ? [id] : widgets.keys()) show(key);
+    },
+    remove(id) {
+      const w = widgets.get(id);
+      if (w) w.element.textContent = "";
+      widgets.delete(id);
+    },
+  };
+  const onload = new URL(document.currentScript.src).searchParams.get("onload");
+  if (onload && typeof window[onload] === "function") window[onload]();
+})();
+"#;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex

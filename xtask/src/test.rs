@@ -39,7 +39,10 @@ pub fn run(args: &[String]) -> Result<()> {
     wrangler::migrate(&state)?;
     // The main Worker sends through Resend's API; two more, each with its own state, send
     // through Postmark's API and through Cloudflare's send_email binding (.eml files).
-    let start = |provider: &str, state: &Path, tmpdir: Option<&Path>| {
+    // Every test talks from 127.0.0.1: these Workers' rate limits are set never to trip. The
+    // real limits are tested on a Worker of their own (below).
+    let unlimited = wrangler::derived_config("test", 1_000_000_000, true)?;
+    let start_with = |provider: &str, state: &Path, tmpdir: Option<&Path>, config| {
         let port = wrangler::free_port()?;
         Wrangler::start(&Options {
             port,
@@ -47,8 +50,11 @@ pub fn run(args: &[String]) -> Result<()> {
             isolated: true,
             vars: dev::local_vars(port, &sink, provider),
             tmpdir,
-            config: None,
+            config,
         })
+    };
+    let start = |provider: &str, state: &Path, tmpdir: Option<&Path>| {
+        start_with(provider, state, tmpdir, Some(unlimited.as_path()))
     };
     let worker = start("resend", &state, None)?;
     wrangler::migrate(&run_dir.join("state-postmark"))?;
@@ -60,6 +66,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let bulk_state = run_dir.join("state-bulk");
     wrangler::migrate(&bulk_state)?;
     let bulk = start("resend", &bulk_state, None)?;
+    // With wrangler.toml as it ships: its rate limits.
+    let limited_state = run_dir.join("state-limited");
+    wrangler::migrate(&limited_state)?;
+    let limited = start_with("resend", &limited_state, None, None)?;
     let env = [
         ("LEADGLUE_BASE_URL", worker.base_url.clone()),
         ("LEADGLUE_ADMIN_TOKEN", secrets.admin_token),
@@ -72,6 +82,11 @@ pub fn run(args: &[String]) -> Result<()> {
         ("LEADGLUE_EML_DIR", eml.display().to_string()),
         ("LEADGLUE_BULK_URL", bulk.base_url.clone()),
         ("LEADGLUE_BULK_STATE", bulk_state.display().to_string()),
+        ("LEADGLUE_LIMITED_URL", limited.base_url.clone()),
+        (
+            "LEADGLUE_LIMITED_STATE",
+            limited_state.display().to_string(),
+        ),
     ];
 
     let mut integration = cargo();
@@ -92,7 +107,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .envs(env.iter().cloned());
         crate::run(&mut e2e)?;
     }
-    drop((worker, postmark, cloudflare, bulk));
+    drop((worker, postmark, cloudflare, bulk, limited));
     let _ = std::fs::remove_dir_all(&run_dir);
     eprintln!("xtask: all checks passed");
     Ok(())

@@ -1,6 +1,6 @@
 //! A local Worker: `wrangler dev` (workerd, with D1 as local SQLite) and its migrations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -186,4 +186,40 @@ impl Drop for Wrangler {
 pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// A configuration derived from `edge/wrangler.toml`, written beside it (its paths are relative)
+/// as `edge/wrangler.{name}.toml` (git-ignored): the same Worker with both rate limits set to
+/// `rate_limit` requests a minute, and without the queue consumer unless `consumer`.
+pub fn derived_config(name: &str, rate_limit: u32, consumer: bool) -> Result<PathBuf> {
+    let edge = root().join("edge");
+    let mut config =
+        std::fs::read_to_string(edge.join("wrangler.toml")).map_err(|e| e.to_string())?;
+    if !consumer {
+        let start = config
+            .find("[[queues.consumers]]")
+            .ok_or("wrangler.toml has no queue consumer")?;
+        let end = config[start..]
+            .find("\n\n")
+            .map_or(config.len(), |i| start + i);
+        config.replace_range(start..end, "");
+    }
+    for binding in ["IP_RATE_LIMIT", "SITE_RATE_LIMIT"] {
+        let at = config
+            .find(&format!("name = \"{binding}\""))
+            .ok_or(format!("wrangler.toml has no {binding}"))?;
+        let start = at
+            + config[at..]
+                .find("limit = ")
+                .ok_or(format!("{binding} has no limit"))?
+            + "limit = ".len();
+        let end = start
+            + config[start..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(0);
+        config.replace_range(start..end, &rate_limit.to_string());
+    }
+    let path = edge.join(format!("wrangler.{name}.toml"));
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    Ok(path)
 }

@@ -24,11 +24,23 @@ pub struct Repo {
     db: D1Database,
 }
 
-/// A lead as stored: its id (the first lead's, on a replay) and the webhook deliveries its
-/// capture queued (none on a replay).
+/// What a submission did: its lead's id and the webhook deliveries it queued (none unless it
+/// created the lead now).
 pub struct Stored {
     pub id: String,
     pub deliveries: Vec<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new lead.
+    Created,
+    /// The same email on the same site within the duplicate window: that lead was updated.
+    Resubmitted,
+    /// This idempotency key was seen before; nothing changed. `created` tells what the first
+    /// request did.
+    Replayed { created: bool },
 }
 
 /// Why a lead was not stored.
@@ -43,6 +55,9 @@ pub struct SiteForOrigin {
     pub origin_allowed: bool,
     /// Changes whenever the site's definition does (for ETags).
     pub updated_at: String,
+    /// The site shows a Turnstile challenge with this key (`config.turnstile` is left for the
+    /// caller, who knows where the script comes from).
+    pub turnstile_site_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +70,7 @@ struct SiteRow {
     booking_url: Option<String>,
     first_touch_attribution: u8,
     double_opt_in: u8,
+    turnstile_site_key: Option<String>,
     updated_at: String,
     origin_allowed: u8,
 }
@@ -87,7 +103,24 @@ pub struct NewLead<'a> {
     pub events: &'a [Event],
     /// Why it looks like spam, if it does.
     pub spam: Option<&'a str>,
+    /// The site's duplicate window (0: off).
+    pub duplicate_window_hours: u32,
     pub now_ms: i64,
+}
+
+/// What the lead handler needs to know about a site before storing a lead.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    pub min_fill_seconds: u32,
+    pub duplicate_window_hours: u32,
+    pub turnstile_site_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SubmissionRow {
+    id: String,
+    created: u8,
+    now: u8,
 }
 
 #[derive(Deserialize)]
@@ -185,10 +218,12 @@ impl Repo {
         Self { db }
     }
 
-    /// Stores a lead and its follow-up steps in one D1 batch, one round trip, atomically: the
-    /// lead is inserted only if the site exists and (for browser requests) allows `origin`, and
-    /// the steps only if the lead was. A retry with the same idempotency key stores nothing new
-    /// and returns the first lead's id.
+    /// Stores a submission in one D1 batch, one round trip, atomically. Nothing is stored
+    /// unless the site exists and (for browser requests) allows `origin`. Then:
+    /// - a key seen before (a replay) changes nothing and finds the first answer's lead;
+    /// - the same email on the same site within the duplicate window (neither being spam)
+    ///   updates that lead and counts a resubmission;
+    /// - otherwise a new lead is inserted with its follow-up steps and webhook deliveries.
     pub async fn insert_lead(
         &self,
         new: &NewLead<'_>,
@@ -197,19 +232,42 @@ impl Repo {
         let answers = lead.answers.to_json()?;
         let reasons = new.scored.reasons.to_json()?;
         let attribution = new.attribution.to_json()?;
-        let stmt = query!(
+        let window = (new.spam.is_none() && new.duplicate_window_hours > 0)
+            .then_some(new.duplicate_window_hours);
+        // Which lead this submission belongs to: recorded once per key, first writer wins.
+        let record = query!(
+            &self.db,
+            "INSERT INTO submissions (site_id, idempotency_key, lead_id, request_id)
+             SELECT ?1, ?2, COALESCE(
+                        (SELECT id FROM leads
+                         WHERE ?4 IS NOT NULL AND site_id = ?1 AND email = ?3 COLLATE NOCASE
+                           AND spam_reason IS NULL AND erased_at IS NULL
+                           AND created_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                                                      printf('-%d hours', ?4))
+                         ORDER BY created_at DESC LIMIT 1),
+                        ?5),
+                    ?5
+             WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?1)
+               AND (?6 IS NULL
+                    OR EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?6))
+             ON CONFLICT (site_id, idempotency_key) DO NOTHING",
+            &lead.site_id,
+            &lead.idempotency_key,
+            &lead.email,
+            &window,
+            &new.id,
+            &new.origin,
+        )?;
+        let insert = query!(
             &self.db,
             "INSERT INTO leads (id, site_id, email, name, company, phone, message,
                                 consent_text_version, consent_ip, page_url, idempotency_key,
                                 form_id, form_version, answers, score, grade, score_reasons,
                                 attribution, channel, spam_reason)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21
-             WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?2)
-               AND (?12 IS NULL
-                    OR EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?2 AND origin = ?12))
-             ON CONFLICT (site_id, idempotency_key)
-                DO UPDATE SET idempotency_key = excluded.idempotency_key
+                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20
+             WHERE EXISTS (SELECT 1 FROM submissions
+                           WHERE site_id = ?2 AND idempotency_key = ?11 AND lead_id = ?1)
              RETURNING id",
             &new.id,
             &lead.site_id,
@@ -222,7 +280,6 @@ impl Repo {
             &new.ip,
             &lead.page_url,
             &lead.idempotency_key,
-            &new.origin,
             &new.form.id,
             &new.form.version,
             &answers,
@@ -233,40 +290,112 @@ impl Repo {
             &new.channel.as_str(),
             &new.spam,
         )?;
-        // Subscribers hear of the new lead in the same batch: only if the lead was inserted
-        // now, so a replay tells no one twice.
+        // A resubmission brings the lead up to date: the latest contact details, answers and
+        // score; a new message is added to the earlier one, never written over it.
+        let update = query!(
+            &self.db,
+            "UPDATE leads SET
+                name = ?4, company = COALESCE(?5, company), phone = COALESCE(?6, phone),
+                message = CASE WHEN ?7 IS NULL OR ?7 = message THEN message
+                               WHEN message IS NULL THEN ?7
+                               ELSE message || char(10) || char(10) || ?7 END,
+                consent_text_version = ?8, page_url = COALESCE(?9, page_url),
+                form_id = ?10, form_version = ?11, answers = ?12, score = ?13, grade = ?14,
+                score_reasons = ?15,
+                resubmissions = resubmissions + 1,
+                last_submitted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = (SELECT lead_id FROM submissions
+                         WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
+                           AND lead_id <> ?3)",
+            &lead.site_id,
+            &lead.idempotency_key,
+            &new.id,
+            &lead.name,
+            &lead.company,
+            &lead.phone,
+            &lead.message,
+            &lead.consent.text_version,
+            &lead.page_url,
+            &new.form.id,
+            &new.form.version,
+            &answers,
+            &new.scored.score,
+            &new.scored.grade.as_str(),
+            &reasons,
+        )?;
+        // Subscribers hear of a new lead in the same batch: only if it was inserted now, so a
+        // replay or a resubmission tells no one twice.
         let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
         let mut batch = vec![
-            stmt,
+            record,
+            insert,
+            update,
             self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
         ];
         for planned in new.follow_ups {
             batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
         }
+        batch.push(query!(
+            &self.db,
+            "SELECT s.lead_id AS id, l.idempotency_key = s.idempotency_key AS created,
+                    s.request_id = ?3 AS now
+             FROM submissions s JOIN leads l ON l.id = s.lead_id
+             WHERE s.site_id = ?1 AND s.idempotency_key = ?2",
+            &lead.site_id,
+            &lead.idempotency_key,
+            &new.id,
+        )?);
         let results = self.db.batch(batch).await?;
-        let inserted = results
-            .first()
-            .map(|r| r.results::<IdRow>())
-            .transpose()?
-            .and_then(|rows| rows.into_iter().next());
-        if let Some(row) = inserted {
-            let deliveries = results
-                .get(1)
+        let rows = |i: usize| -> Result<Vec<IdRow>, AppError> {
+            Ok(results
+                .get(i)
                 .map(|r| r.results::<IdRow>())
                 .transpose()?
-                .unwrap_or_default();
-            return Ok(Ok(Stored {
-                id: row.id,
-                deliveries: deliveries.into_iter().map(|r| r.id).collect(),
+                .unwrap_or_default())
+        };
+        let answer = results
+            .last()
+            .map(|r| r.results::<SubmissionRow>())
+            .transpose()?
+            .and_then(|rows| rows.into_iter().next());
+        let Some(answer) = answer else {
+            // Refused: find out why (a second query, but only on this rare path).
+            let known = self.site_exists(&lead.site_id).await?;
+            return Ok(Err(if known {
+                Refusal::OriginNotAllowed
+            } else {
+                Refusal::UnknownSite
             }));
-        }
-        // Refused: find out why (a second query, but only on this rare path).
-        let known = self.site_exists(&lead.site_id).await?;
-        Ok(Err(if known {
-            Refusal::OriginNotAllowed
+        };
+        let outcome = if !rows(1)?.is_empty() {
+            Outcome::Created
+        } else if answer.now != 0 {
+            Outcome::Resubmitted
         } else {
-            Refusal::UnknownSite
+            Outcome::Replayed {
+                created: answer.created != 0,
+            }
+        };
+        let deliveries = match outcome {
+            Outcome::Created => rows(3)?.into_iter().map(|r| r.id).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Ok(Stored {
+            id: answer.id,
+            deliveries,
+            outcome,
         }))
+    }
+
+    /// A site's settings for taking leads; `None` for an unknown site.
+    pub async fn ingest_settings(&self, site_id: &str) -> Result<Option<IngestSettings>, AppError> {
+        let stmt = query!(
+            &self.db,
+            "SELECT min_fill_seconds, duplicate_window_hours, turnstile_site_key
+             FROM sites WHERE id = ?1",
+            &site_id
+        )?;
+        Ok(stmt.first::<IngestSettings>(None).await?)
     }
 
     /// Stores one planned step of a lead, if the lead exists and the step applies to its site
@@ -342,7 +471,7 @@ impl Repo {
         let stmt = query!(
             &self.db,
             "SELECT id, name, consent_text, consent_version, phone, booking_url,
-                    first_touch_attribution, double_opt_in, updated_at,
+                    first_touch_attribution, double_opt_in, turnstile_site_key, updated_at,
                     EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?2)
                         AS origin_allowed
              FROM sites WHERE id = ?1",
@@ -352,6 +481,7 @@ impl Repo {
         Ok(stmt.first::<SiteRow>(None).await?.map(|row| SiteForOrigin {
             origin_allowed: row.origin_allowed != 0,
             updated_at: row.updated_at,
+            turnstile_site_key: row.turnstile_site_key,
             config: SiteConfig {
                 id: row.id,
                 name: row.name,
@@ -361,6 +491,7 @@ impl Repo {
                 booking_url: row.booking_url,
                 first_touch_attribution: row.first_touch_attribution != 0,
                 double_opt_in: row.double_opt_in != 0,
+                turnstile: None,
             },
         }))
     }
@@ -374,8 +505,10 @@ impl Repo {
                 "INSERT INTO sites (id, name, consent_text, consent_version, phone, booking_url,
                                     first_touch_attribution, postal_address, sales_email,
                                     double_opt_in, sequences, webhook_url, logo_url, brand_color,
-                                    locale)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                    locale, min_fill_seconds, duplicate_window_hours,
+                                    turnstile_site_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18)
                  ON CONFLICT (id) DO UPDATE SET
                     name = excluded.name,
                     consent_text = excluded.consent_text,
@@ -391,6 +524,9 @@ impl Repo {
                     logo_url = excluded.logo_url,
                     brand_color = excluded.brand_color,
                     locale = excluded.locale,
+                    min_fill_seconds = excluded.min_fill_seconds,
+                    duplicate_window_hours = excluded.duplicate_window_hours,
+                    turnstile_site_key = excluded.turnstile_site_key,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 &site_id,
                 &site.name,
@@ -406,7 +542,10 @@ impl Repo {
                 &site.webhook_url,
                 &site.logo_url,
                 &site.brand_color,
-                &site.locale.as_str()
+                &site.locale.as_str(),
+                &site.min_fill_seconds,
+                &site.duplicate_window_hours,
+                &site.turnstile_site_key
             )?,
             query!(
                 &self.db,

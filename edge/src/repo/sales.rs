@@ -82,6 +82,8 @@ struct DetailRow {
     unsubscribed_at: Option<String>,
     erased_at: Option<String>,
     spam_reason: Option<String>,
+    resubmissions: u32,
+    last_submitted_at: Option<String>,
 }
 
 /// What a change is checked against.
@@ -247,7 +249,8 @@ impl Repo {
             &format!(
                 "SELECT {LIST_COLUMNS}, form_version, answers, score_reasons, attribution,
                         consent_text_version, consent_ip, page_url, confirmed_at,
-                        unsubscribed_at, erased_at, spam_reason
+                        unsubscribed_at, erased_at, spam_reason, resubmissions,
+                        last_submitted_at
                  FROM leads WHERE id = ?1"
             ),
             &id
@@ -307,6 +310,8 @@ impl Repo {
             notes: notes.results::<Note>()?,
             erased_at: detail.erased_at,
             spam_reason: detail.spam_reason,
+            resubmissions: detail.resubmissions,
+            last_submitted_at: detail.last_submitted_at,
         }))
     }
 
