@@ -54,6 +54,45 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// Asserts the security headers every HTML page the edge serves must carry: a strict CSP
+    /// (nothing loads from elsewhere, no inline script, no framing, no `<base>` or plugins), no
+    /// MIME sniffing, and a referrer policy.
+    pub fn assert_hardened_html(&self) {
+        assert!(
+            self.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "an HTML page"
+        );
+        let csp = self.header("content-security-policy").expect("a CSP");
+        let directive = |name: &str| {
+            csp.split(';')
+                .map(str::trim)
+                .find(|d| d.split_whitespace().next() == Some(name))
+                .map(str::to_owned)
+        };
+        let default = directive("default-src").expect("default-src");
+        assert!(
+            default == "default-src 'none'" || default == "default-src 'self'",
+            "{csp}"
+        );
+        let scripts = directive("script-src").unwrap_or(default);
+        assert!(!scripts.contains("unsafe-inline") && !scripts.contains('*'), "{csp}");
+        assert_eq!(
+            directive("frame-ancestors").as_deref(),
+            Some("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(directive("base-uri").as_deref(), Some("base-uri 'none'"), "{csp}");
+        assert!(
+            directive("object-src").is_some() || csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
+        assert!(self.header("referrer-policy").is_some());
+    }
+}
+
 impl Worker {
     pub fn from_env() -> Self {
         let var = |name: &str| {

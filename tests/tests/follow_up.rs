@@ -172,7 +172,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     let page = worker.get(&path, &[]);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form method=\"post\""));
-    assert!(page.header("content-security-policy").is_some());
+    page.assert_hardened_html();
     assert_eq!(worker.follow_ups(&id)[2].2, "scheduled");
 
     // RFC 8058 one-click: a POST with this body, no cookie, no login.
@@ -184,6 +184,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     );
     assert_eq!(click.status, 200, "{}", click.body);
     assert!(click.body.contains("You are unsubscribed"));
+    click.assert_hardened_html();
     let states: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.2).collect();
     assert_eq!(states, ["sent", "sent", "cancelled", "cancelled"]);
     assert!(worker.lead_column(&id, "unsubscribed_at").is_some());
@@ -321,10 +322,12 @@ fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
     let page = worker.get(&path, &[]);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Confirm"));
+    page.assert_hardened_html();
     assert_eq!(worker.follow_ups(&id).len(), 1);
 
     let confirmed = worker.send("POST", &path, &[], None);
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    confirmed.assert_hardened_html();
     let welcome = mails(&worker, &email, 2);
     assert_eq!(
         welcome[1]["email"]["subject"],
