@@ -96,7 +96,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         }
         (["v1", "leads", _, "notes"], _) => Err(AppError::MethodNotAllowed { allow: "POST" }),
 
-        (["v1", "openapi.json"], Method::Get | Method::Head) => openapi(),
+        (["v1", "openapi.json"], Method::Get | Method::Head) => openapi(env).await,
         (["v1", "openapi.json"], _) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
 
         (["v1", "admin", "api-keys"], Method::Post) => {
@@ -224,9 +224,21 @@ async fn with_repo(
     handler(&repo(env)?).await
 }
 
-/// The OpenAPI 3.1 document describing every public endpoint (docs/openapi.json, built in).
-fn openapi() -> Result<Response, AppError> {
-    let mut response = Response::ok(include_str!("../../docs/openapi.json"))?;
+/// The OpenAPI 3.1 document describing every public endpoint: docs/openapi.json, which the
+/// build copies among the static assets (served from there rather than built into the Worker,
+/// whose every byte counts against its size budget).
+async fn openapi(env: &Env) -> Result<Response, AppError> {
+    let mut stored = env
+        .assets(config::ASSETS)?
+        .fetch(format!("https://assets.invalid/{OPENAPI_ASSET}"), None)
+        .await?;
+    if stored.status_code() != 200 {
+        return Err(AppError::Internal(format!(
+            "{OPENAPI_ASSET} is missing from the assets ({})",
+            stored.status_code()
+        )));
+    }
+    let mut response = Response::ok(stored.text().await?)?;
     let headers = response.headers_mut();
     headers.set("content-type", "application/json")?;
     headers.set("access-control-allow-origin", "*")?;
@@ -291,6 +303,9 @@ async fn run_follow_ups(req: &Request, env: &Env, repo: &Repo) -> Result<Respons
     let queued = followups::dispatch_due(env, now_ms, site.as_deref()).await?;
     http::json(200, &serde_json::json!({ "queued": queued, "now": now_ms }))
 }
+
+/// Where `cargo xtask build` puts docs/openapi.json under `edge/public/`.
+const OPENAPI_ASSET: &str = "v1/openapi.json";
 
 async fn assets(req: Request, env: &Env) -> Result<Response, AppError> {
     Ok(env.assets(config::ASSETS)?.fetch_request(req).await?)

@@ -1,5 +1,6 @@
 //! Release builds: the widget bundle (cargo → wasm-bindgen → wasm-opt → esbuild) into
-//! `edge/public/widget/v1/`, and the Worker (worker-build) into `edge/build/`.
+//! `edge/public/widget/v1/`, the OpenAPI document into `edge/public/v1/`, and the Worker
+//! (worker-build) into `edge/build/`.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,7 +13,17 @@ use crate::{Result, cargo, root, run};
 
 pub fn all(tools: &Tools) -> Result<()> {
     widget(tools)?;
+    openapi()?;
     edge(tools)
+}
+
+/// docs/openapi.json, served by the Worker at `/v1/openapi.json` from the static assets.
+fn openapi() -> Result<()> {
+    let out = root().join("edge/public/v1");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::copy(root().join("docs/openapi.json"), out.join("openapi.json"))
+        .map_err(|e| format!("copying docs/openapi.json: {e}"))?;
+    Ok(())
 }
 
 pub fn widget(tools: &Tools) -> Result<()> {
