@@ -53,6 +53,8 @@ pub fn origin(req: &Request) -> Option<String> {
 pub fn allow_origin(mut response: Response, origin: &str) -> Response {
     let headers = response.headers_mut();
     let _ = headers.set("access-control-allow-origin", origin);
+    // A widget told to slow down (429, 503) can read for how long.
+    let _ = headers.set("access-control-expose-headers", "retry-after");
     let _ = headers.append("vary", "Origin");
     response
 }

@@ -220,4 +220,39 @@ mod tests {
         let body = serde_json::to_vec(&json).unwrap();
         assert_eq!(parse(&body).unwrap().company, None);
     }
+
+    proptest::proptest! {
+        /// Any bytes at all: the parser answers, never panics.
+        #[test]
+        fn the_parser_is_total(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = parse(&bytes);
+        }
+
+        /// Any bytes inside a valid submission's text fields: parsed, or refused naming a field.
+        #[test]
+        fn odd_text_never_breaks_the_shape(name in "\\PC{0,64}", text in proptest::prelude::any::<String>()) {
+            let mut json = valid_json();
+            json["name"] = serde_json::json!(name);
+            json["message"] = serde_json::json!(text);
+            let parsed = parse(&serde_json::to_vec(&json).unwrap()).expect("text is text");
+            proptest::prop_assert_eq!(parsed.name, name);
+            proptest::prop_assert_eq!(parsed.message, Some(text));
+        }
+
+        /// A field the edge does not know is refused by its name, never silently dropped.
+        #[test]
+        fn any_unknown_field_is_refused_by_name(key in "[a-z_]{1,16}") {
+            let known = serde_json::to_value(parse(&serde_json::to_vec(&valid_json()).unwrap()).unwrap()).unwrap();
+            proptest::prop_assume!(known.get(&key).is_none() && ![
+                "company", "phone", "message", "page_url", "form_id", "form_version", "answers",
+                "first_touch", "website", "render_token", "turnstile_token", "score", "grade",
+            ].contains(&key.as_str()));
+            let mut json = valid_json();
+            json[&key] = serde_json::json!(1);
+            match parse(&serde_json::to_vec(&json).unwrap()) {
+                Err(ParseError::Shape(error)) => proptest::prop_assert_eq!(error.field, key),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

@@ -77,13 +77,20 @@ impl Answer {
             "{csp}"
         );
         let scripts = directive("script-src").unwrap_or(default);
-        assert!(!scripts.contains("unsafe-inline") && !scripts.contains('*'), "{csp}");
+        assert!(
+            !scripts.contains("unsafe-inline") && !scripts.contains('*'),
+            "{csp}"
+        );
         assert_eq!(
             directive("frame-ancestors").as_deref(),
             Some("frame-ancestors 'none'"),
             "{csp}"
         );
-        assert_eq!(directive("base-uri").as_deref(), Some("base-uri 'none'"), "{csp}");
+        assert_eq!(
+            directive("base-uri").as_deref(),
+            Some("base-uri 'none'"),
+            "{csp}"
+        );
         assert!(
             directive("object-src").is_some() || csp.contains("default-src 'none'"),
             "{csp}"

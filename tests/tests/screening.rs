@@ -254,6 +254,11 @@ fn rate_limits_answer_429_with_retry_after_and_store_nothing() {
         "the widget can read why"
     );
     assert_eq!(
+        limited.header("access-control-expose-headers"),
+        Some("retry-after"),
+        "…and for how long"
+    );
+    assert_eq!(
         worker.lead_count(&site),
         accepted,
         "nothing limited is stored"
