@@ -59,7 +59,9 @@ pub async fn create(
             "This form is no longer available; please reload the page.",
         )]));
     };
-    let lead = validate(&submission, &form.definition).map_err(AppError::Invalid)?;
+    let lead = validate(&submission, &form.definition)
+        .and_then(|lead| lead.with_ascii_domain())
+        .map_err(AppError::Invalid)?;
     if settings.turnstile_site_key.is_some() {
         let host = origin.as_deref().and_then(spam::origin_host);
         turnstile::verify(

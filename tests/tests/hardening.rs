@@ -403,3 +403,26 @@ fn a_filled_honeypot_is_accepted_quietly_and_kept_as_spam() {
         .json();
     assert_eq!(record["spam_reason"], "honeypot");
 }
+
+/// Internationalised addresses: a domain in any script is welcome and stored as mail is
+/// addressed (IDNA's ASCII form); letters beyond ASCII before the @ are refused with a reason,
+/// since no email provider promises to deliver to them.
+#[test]
+fn internationalised_email_domains_are_stored_in_ascii() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    let mut body = lead(&site);
+    body["email"] = json!("Zoë@Bücher.example");
+    let problem = worker.post_lead(&body, Some(ORIGIN)).problem(422);
+    assert_eq!(problem.errors[0].field, "email");
+    assert!(problem.errors[0].message.contains("before the @"));
+
+    body["email"] = json!("zoe@Bücher.example");
+    let answer = worker.post_lead(&body, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.json()["id"].as_str().expect("an id").to_owned();
+    assert_eq!(
+        worker.lead_column(&id, "email").as_deref(),
+        Some("zoe@xn--bcher-kva.example")
+    );
+}
