@@ -5,11 +5,13 @@
 //! - `cargo xtask test`: formatting, lints, unit and property tests, release builds, then
 //!   integration and browser tests against a freshly started local Worker.
 //! - `cargo xtask build`: the release builds alone.
+//! - `cargo xtask crash`: the crash test alone (SIGKILL under load; see `crash.rs`).
 //! - `cargo xtask bench`: sizes and micro-benchmarks against the budgets (see `bench.rs`).
 //! - `cargo xtask api-key create|revoke`: Sales API keys on the local Worker (see `keys.rs`).
 
 mod bench;
 mod build;
+mod crash;
 mod dev;
 mod keys;
 mod mailsink;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("build") => tools::ensure_build_tools().and_then(|tools| build::all(&tools)),
         Some("bench") => bench::run(&args[1..]),
+        Some("crash") => crash::run_alone(),
         Some("api-key") => keys::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | bench | api-key create|revoke …>";
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | crash | bench | api-key create|revoke …>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::wrangler::{self, Options, Wrangler};
-use crate::{Result, build, cargo, dev, mailsink, root, tools};
+use crate::{Result, build, cargo, crash, dev, mailsink, root, tools};
 
 /// With `-- <cargo test arguments>` (e.g. `cargo xtask test -- --test sales`), only the
 /// integration tests run, with those arguments: a quick loop while working on the edge.
@@ -81,6 +81,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     integration.envs(env.iter().cloned());
     crate::run(&mut integration)?;
+
+    if only.is_none() {
+        // Its own Worker, killed and restarted on its own state (see crash.rs).
+        crash::run(&run_dir.join("crash"), &sink, None)?;
+    }
 
     if let Some(chromium) = chromium.filter(|_| only.is_none()) {
         let mut e2e = Command::new("node");
