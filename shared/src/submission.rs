@@ -213,6 +213,25 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (`fuzz/`, target `submission`): serde_json's default float parsing is
+    /// best-effort and read `3.555e68` one unit in the last place off, so a number answer came
+    /// back changed after the widget wrote it (the codec writes the shortest exact form).
+    #[rstest]
+    #[case(3.555e68)]
+    #[case(1.7976931348623157e308)]
+    #[case(2.2250738585072014e-308)]
+    #[case(0.1)]
+    #[case(123_456_789.123_456_78)]
+    fn number_answers_are_read_exactly_and_read_back_as_written(#[case] n: f64) {
+        use crate::codec::ToJson;
+        let mut json = valid_json();
+        json["answers"] = serde_json::json!({ "seats": n });
+        let text = serde_json::to_string(&json).unwrap();
+        let lead = parse(text.as_bytes()).unwrap();
+        assert_eq!(lead.answers["seats"], crate::Answer::Number(n), "{text}");
+        assert_eq!(parse(lead.to_json().as_bytes()).unwrap(), lead);
+    }
+
     #[test]
     fn null_optional_fields_mean_absent() {
         let mut json = valid_json();

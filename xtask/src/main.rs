@@ -5,12 +5,16 @@
 //! - `cargo xtask test`: formatting, lints, unit and property tests, release builds, then
 //!   integration and browser tests against a freshly started local Worker.
 //! - `cargo xtask build`: the release builds alone.
+//! - `cargo xtask crash`: the crash test alone (SIGKILL under load; see `crash.rs`).
+//! - `cargo xtask fuzz [SECONDS]`: fuzzes the submission parser and validation (nightly).
 //! - `cargo xtask bench`: sizes and micro-benchmarks against the budgets (see `bench.rs`).
 //! - `cargo xtask api-key create|revoke`: Sales API keys on the local Worker (see `keys.rs`).
 
 mod bench;
 mod build;
+mod crash;
 mod dev;
+mod fuzz;
 mod keys;
 mod mailsink;
 mod test;
@@ -29,6 +33,8 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("build") => tools::ensure_build_tools().and_then(|tools| build::all(&tools)),
         Some("bench") => bench::run(&args[1..]),
+        Some("crash") => crash::run_alone(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("api-key") => keys::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
@@ -41,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | bench | api-key create|revoke …>";
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | crash | fuzz [SECONDS] | bench | api-key create|revoke …>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::wrangler::{self, Options, Wrangler};
-use crate::{Result, build, cargo, dev, mailsink, root, tools};
+use crate::{Result, build, cargo, crash, dev, fuzz, mailsink, root, tools};
 
 /// With `-- <cargo test arguments>` (e.g. `cargo xtask test -- --test sales`), only the
 /// integration tests run, with those arguments: a quick loop while working on the edge.
@@ -27,6 +27,15 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if only.is_none() {
         lint_and_unit_tests()?;
+        // 20 s of fuzzing the submission parser and validation (~1 min with the build).
+        if fuzz::nightly_available() {
+            fuzz::submission(20)?;
+        } else {
+            eprintln!(
+                "xtask: WARNING: fuzzing SKIPPED: it needs a nightly toolchain \
+                 (rustup toolchain install nightly)"
+            );
+        }
     }
     build::all(&tools)?;
 
@@ -96,6 +105,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     integration.envs(env.iter().cloned());
     crate::run(&mut integration)?;
+
+    if only.is_none() {
+        // Its own Worker, killed and restarted on its own state (see crash.rs).
+        crash::run(&run_dir.join("crash"), &sink, None)?;
+    }
 
     if let Some(chromium) = chromium.filter(|_| only.is_none()) {
         let mut e2e = Command::new("node");

@@ -11,6 +11,8 @@ use crate::{Result, root, run};
 const WASM_BINDGEN: &str = "0.2.130";
 /// Must match the `worker` crate's version.
 const WORKER_BUILD: &str = "0.8.7";
+/// For `cargo xtask fuzz` only (the latest release when pinned; any recent one would do).
+const CARGO_FUZZ: &str = "0.13.2";
 
 /// Paths of the tools the builds call.
 pub struct Tools {
@@ -32,6 +34,13 @@ pub fn ensure_build_tools() -> Result<Tools> {
         wasm_opt: bin.join("wasm-opt"),
         esbuild: bin.join("esbuild"),
     })
+}
+
+/// cargo-fuzz, from the per-user cache: the folder to put first on PATH so that
+/// `cargo +nightly fuzz` finds it.
+pub fn ensure_cargo_fuzz() -> Result<PathBuf> {
+    let bin = cargo_install("cargo-fuzz", CARGO_FUZZ, "cargo-fuzz", true)?;
+    Ok(bin.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
 fn ensure_wasm_target() -> Result<()> {

@@ -11,6 +11,8 @@ pub struct Wrangler {
     child: Child,
     /// Whether it runs in its own process group (stopped as a whole on drop).
     own_group: bool,
+    /// Already stopped and reaped (by [`Wrangler::kill_hard`]): nothing left for drop to do.
+    gone: bool,
     pub base_url: String,
 }
 
@@ -89,6 +91,7 @@ impl Wrangler {
         let mut wrangler = Wrangler {
             child,
             own_group: opts.isolated,
+            gone: false,
             base_url: format!("http://127.0.0.1:{}", opts.port),
         };
         wrangler.wait_healthy(Duration::from_secs(90))?;
@@ -121,26 +124,18 @@ impl Wrangler {
         ))
     }
 
-    /// Waits until wrangler exits (dev: until Ctrl-C).
     /// Resident memory of the workerd processes this wrangler runs (in its own process group,
     /// so only when started `isolated`), in KiB.
     pub fn workerd_rss_kib(&self) -> Option<u64> {
         if !self.own_group {
             return None;
         }
-        let group = self.child.id().to_string();
         let mut total = 0;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            // pid (comm) state ppid pgrp …
-            let Some((comm, rest)) = stat.split_once(") ") else {
-                continue;
-            };
-            let pgrp = rest.split_whitespace().nth(2);
-            if !comm.ends_with("(workerd") || pgrp != Some(group.as_str()) {
+        for (pid, comm) in group_members(self.child.id()) {
+            if comm != "workerd" {
                 continue;
             }
-            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             total += status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -151,6 +146,37 @@ impl Wrangler {
         (total > 0).then_some(total)
     }
 
+    /// Kills wrangler and its workerd at once with SIGKILL, as a crash or an OOM killer would:
+    /// no graceful shutdown, nothing flushed. Returns once no process of the group is left
+    /// (a restart on the same state must not race the dying workerd for its SQLite files).
+    /// Only for a Wrangler started `isolated` (its own process group).
+    pub fn kill_hard(mut self) -> Result<()> {
+        if !self.own_group {
+            return Err("kill_hard needs a wrangler started isolated (its own group)".into());
+        }
+        let group = self.child.id();
+        let status = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .status()
+            .map_err(|e| format!("could not run kill: {e}"))?;
+        if !status.success() {
+            return Err(format!("kill -KILL -- -{group} failed ({status})"));
+        }
+        let _ = self.child.wait();
+        self.gone = true;
+        // workerd is wrangler's child: once wrangler is reaped it is reparented and reaped
+        // elsewhere, so wait until no live process is left in the group.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !group_members(group).is_empty() {
+            if Instant::now() > deadline {
+                return Err(format!("processes of group {group} outlived SIGKILL"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Waits until wrangler exits (dev: until Ctrl-C).
     pub fn wait(mut self) -> Result<()> {
         let status = self.child.wait().map_err(|e| e.to_string())?;
         if status.success() {
@@ -163,6 +189,9 @@ impl Wrangler {
 
 impl Drop for Wrangler {
     fn drop(&mut self) {
+        if self.gone {
+            return;
+        }
         if self.own_group {
             // wrangler runs workerd as a child: signal the whole group.
             let group = format!("-{}", self.child.id());
@@ -180,6 +209,30 @@ impl Drop for Wrangler {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Live (not zombie) processes in process group `group`, as (pid, command name).
+fn group_members(group: u32) -> Vec<(u32, String)> {
+    let group = group.to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid pgrp …
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1);
+        if pgrp == Some(group.as_str()) && state != Some("Z") && state != Some("X") {
+            let comm = head.split_once(" (").map(|(_, c)| c).unwrap_or_default();
+            found.push((pid, comm.to_owned()));
+        }
+    }
+    found
 }
 
 /// A port nobody is listening on right now.
