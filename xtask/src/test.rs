@@ -108,7 +108,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     if only.is_none() {
         // Its own Worker, killed and restarted on its own state (see crash.rs).
-        crash::run(&run_dir.join("crash"), &sink, None)?;
+        crash::run(&run_dir.join("crash"), &sink, Some(&unlimited))?;
     }
 
     if let Some(chromium) = chromium.filter(|_| only.is_none()) {
