@@ -36,7 +36,10 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
   const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
     rootMargin: "400px",
   });
-  io.observe(host);
+  // Already in view (the usual case for a form above the fold): start now rather than wait a
+  // frame or more for the observer's first report.
+  const r = host.getBoundingClientRect();
+  r.top < innerHeight + 400 && r.bottom > -400 ? start() : io.observe(host);
   const idle = () => (self.requestIdleCallback || setTimeout)(start);
   document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });
 }
