@@ -245,7 +245,9 @@ pub fn email(value: &str) -> Result<String, &'static str> {
     if local.len() > MAX_EMAIL_LOCAL || domain.len() > MAX_EMAIL_DOMAIN || value.len() > MAX_EMAIL {
         return Err("This email address is too long.");
     }
-    Ok(format!("{local}@{}", domain.to_lowercase()))
+    // ASCII case only: Unicode's case tables would cost the widget kilobytes, and the edge's
+    // IDNA mapping folds the rest.
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
 }
 
 /// An address's domain in ASCII (IDNA, UTS #46: `münchen.de` → `xn--mnchen-3ya.de`), as mail
@@ -371,7 +373,7 @@ mod tests {
     #[case("o'brien@example.ie", "o'brien@example.ie")]
     #[case("user@localhost", "user@localhost")]
     #[case("x@a-b.example", "x@a-b.example")]
-    #[case("Ada@MÜNCHEN.de", "Ada@münchen.de")]
+    #[case("Ada@MÜNCHEN.de", "Ada@mÜnchen.de")]
     #[case("ada@例え.jp", "ada@例え.jp")]
     fn accepts_emails_browsers_accept(#[case] input: &str, #[case] expected: &str) {
         assert_eq!(email(input).as_deref(), Ok(expected));
@@ -430,6 +432,7 @@ mod tests {
 
     #[rstest]
     #[case("ada@münchen.de", Ok("ada@xn--mnchen-3ya.de".to_owned()))]
+    #[case("ada@MÜNCHEN.de", Ok("ada@xn--mnchen-3ya.de".to_owned()))]
     #[case("ada@例え.jp", Ok("ada@xn--r8jz45g.jp".to_owned()))]
     #[case("ada@example.com", Ok("ada@example.com".to_owned()))]
     #[case(&format!("a@{}.de", "ü".repeat(60)), Err("This email address is too long."))]
