@@ -357,6 +357,8 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     // The form listens as long as the page lives.
     on_online.forget();
     let on_last_step = move || step.get() == steps;
+    // `hidden` of what belongs to step `n`: one closure type for all, so one copy of its code.
+    let hidden_unless = move |n: u8| move || step.get() != n;
     let has_back = move || step.get() > 1;
     let busy = move || stage.get() == Stage::Sending;
     // The adaptive flow: a visitor whose answers already make them hot sees the phone number
@@ -451,14 +453,13 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                         {move || format!("Step {} of {steps}", step.get())}
                     </p>
                 })}
-                <div hidden=move || step.get() != 1>{step_1()}</div>
-                {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
+                <div hidden=hidden_unless(1)>{step_1()}</div>
+                {(steps > 1).then(|| view! { <div hidden=hidden_unless(2)>{step_2()}</div> })}
                 {site.with_value(|s| s.turnstile.is_some()).then(|| {
                     let error = error_for(TURNSTILE_FIELD.into());
                     view! {
-                        <div class="field" hidden=move || !on_last_step()>
-                            <div data-testid="turnstile" node_ref=turnstile_box
-                                aria-describedby=fields::described_by(error, "lg-turnstile-error".into())></div>
+                        <div class="field" hidden=hidden_unless(steps)>
+                            <div data-testid="turnstile" node_ref=turnstile_box></div>
                             {fields::message(error, "lg-turnstile-error".into())}
                         </div>
                     }

@@ -4,33 +4,38 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Object, Promise, Reflect};
 use leadglue_shared::site::TurnstileConfig;
-use leptos::prelude::{document, window};
-use wasm_bindgen::prelude::Closure;
+use leptos::prelude::document;
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `turnstile.render(element, options)`: the widget's id. Throws while the script is missing.
+    #[wasm_bindgen(catch, js_namespace = turnstile, js_name = render)]
+    fn render_into(element: &web_sys::Element, options: &Object) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = turnstile, js_name = reset)]
+    fn reset_widget(id: &str) -> Result<(), JsValue>;
+}
 
 thread_local! {
     /// The script's loading, shared by every form on the page: it is added to the page once.
     static SCRIPT: RefCell<Option<Promise>> = const { RefCell::new(None) };
 }
 
-/// `window.turnstile`, once Turnstile's script has loaded (or the page had it already).
-async fn api(script_url: &str) -> Option<JsValue> {
-    let turnstile = || {
-        Reflect::get(&window(), &"turnstile".into())
-            .ok()
-            .filter(|t| t.is_object())
-    };
-    if let Some(t) = turnstile() {
-        return Some(t);
+/// Waits for Turnstile's script, adding it to the host page unless it is there already.
+async fn load(script_url: &str) -> Result<JsValue, JsValue> {
+    if Reflect::has(&leptos::prelude::window(), &"turnstile".into())? {
+        return Ok(JsValue::UNDEFINED);
     }
     let loading = SCRIPT.with(|s| {
         s.borrow_mut()
             .get_or_insert_with(|| {
                 Promise::new(&mut |resolve, reject| {
-                    // A classic script in the host document: Turnstile's script expects one.
+                    // A classic script in the host document, as Turnstile's script expects.
                     let Ok(script) = document().create_element("script") else {
                         return;
                     };
@@ -45,51 +50,33 @@ async fn api(script_url: &str) -> Option<JsValue> {
             })
             .clone()
     });
-    JsFuture::from(loading).await.ok()?;
-    turnstile()
+    JsFuture::from(loading).await
 }
 
-/// Calls `turnstile.{name}(args…)`.
-fn call(turnstile: &JsValue, name: &str, args: &[&JsValue]) -> Option<JsValue> {
-    let f: Function = Reflect::get(turnstile, &name.into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let args: js_sys::Array = args.iter().copied().collect();
-    f.apply(turnstile, &args).ok()
-}
-
-/// Renders the challenge into `element`; `solved` hears each token, and `None` when a token
-/// expires or the challenge fails. Returns the widget's id (for [`reset`]), or `None` when
-/// Turnstile could not be loaded.
+/// Renders the challenge into `element`; `solved` hears each token (Turnstile renews an expired
+/// one by itself; one the edge refuses is met with [`reset`]). Returns the widget's id, or
+/// `None` when Turnstile could not be loaded: the edge then says the challenge is missing.
 pub async fn render(
     config: &TurnstileConfig,
     element: &web_sys::Element,
-    solved: impl Fn(Option<String>) + Clone + 'static,
+    solved: impl Fn(Option<String>) + 'static,
 ) -> Option<String> {
-    let turnstile = api(&config.script_url).await?;
+    load(&config.script_url).await.ok()?;
     let options = Object::new();
-    let set = |key: &str, value: &JsValue| Reflect::set(&options, &key.into(), value).ok();
-    set("sitekey", &config.site_key.as_str().into());
-    for (key, token) in [
-        ("callback", true),
-        ("expired-callback", false),
-        ("error-callback", false),
-    ] {
-        let solved = solved.clone();
-        let callback = Closure::<dyn Fn(JsValue)>::new(move |t: JsValue| {
-            solved(t.as_string().filter(|_| token));
-        });
-        set(key, callback.as_ref());
-        // Turnstile may call it as long as the page lives.
-        callback.forget();
-    }
-    call(&turnstile, "render", &[element, &options])?.as_string()
+    let callback = Closure::<dyn Fn(JsValue)>::new(move |t: JsValue| solved(t.as_string()));
+    Reflect::set(
+        &options,
+        &"sitekey".into(),
+        &config.site_key.as_str().into(),
+    )
+    .ok()?;
+    Reflect::set(&options, &"callback".into(), callback.as_ref()).ok()?;
+    // Turnstile may call it as long as the page lives.
+    callback.forget();
+    render_into(element, &options).ok()?.as_string()
 }
 
 /// Shows widget `id`'s challenge afresh (its token was refused or used up).
 pub fn reset(id: &str) {
-    if let Ok(t) = Reflect::get(&window(), &"turnstile".into()) {
-        call(&t, "reset", &[&id.into()]);
-    }
+    let _ = reset_widget(id);
 }
