@@ -157,6 +157,41 @@ mod tests {
         assert_eq!(retry_wait_ms(2, None, 0.999), Some(4_999));
     }
 
+    /// What is worth sending again (kept in the outbox) and what is the edge's final word.
+    #[test]
+    fn answers_are_told_apart() {
+        let created = r#"{"id":"1","grade":"warm","next_step":"expect_email"}"#;
+        let problem = |status: u16| {
+            format!(r#"{{"type":"about:blank","title":"No","status":{status},"errors":[]}}"#)
+        };
+        let answer = |status: u16, body: Option<String>, retry_after: Option<&str>| {
+            read::<LeadCreated>(Ok((status, body, retry_after.map(str::to_owned))))
+        };
+        assert!(answer(201, Some(created.into()), None).is_ok());
+        assert!(answer(200, Some(created.into()), None).is_ok());
+        assert_eq!(
+            answer(201, Some("<html>".into()), None),
+            Err(SendError::Unreachable(None)),
+            "an unreadable success is asked again: the same key answers the same"
+        );
+        assert_eq!(
+            answer(429, Some(problem(429)), Some("60")),
+            Err(SendError::Unreachable(Some(60)))
+        );
+        assert_eq!(
+            answer(503, None, Some("soon")),
+            Err(SendError::Unreachable(None))
+        );
+        assert!(matches!(
+            answer(422, Some(problem(422)), None),
+            Err(SendError::Invalid(_))
+        ));
+        assert!(matches!(
+            answer(403, Some(problem(403)), None),
+            Err(SendError::Refused(_))
+        ));
+    }
+
     #[test]
     fn retry_after_is_honoured_when_short_and_ends_retries_when_long() {
         assert_eq!(retry_wait_ms(0, Some(5), 0.5), Some(5_000));
