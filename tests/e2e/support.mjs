@@ -82,6 +82,26 @@ export function d1(sql) {
   }
 }
 
+/** Calls `check` until it returns something truthy (which it returns), for up to `ms`. */
+export async function eventually(check, ms = 15_000, what = "the condition") {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** A page at `${base}${path}` (the Worker's own origin) with only the widget of `siteId` on it. */
+export async function widgetPage(page, path, siteId, formId) {
+  const form = formId ? ` data-form="${formId}"` : "";
+  const body = `<!doctype html><html><head><meta charset="utf-8"></head><body>
+    <script type="module" async src="/widget/v1/leadglue.js" data-site="${siteId}"${form}></script></body></html>`;
+  await page.route(`${base}${path}`, (r) => r.fulfill({ contentType: "text/html", body }));
+  await page.goto(`${base}${path}`);
+}
+
 /** A unique, SQL-safe address for one test's visitor. */
 export const uniqueEmail = (tag) =>
   `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;

@@ -131,7 +131,7 @@ describe("on the demo landing page", () => {
     assert.equal(rows[0].name, "Grace Hopper");
   });
 
-  test("a network failure says so, keeps the input, and a retry delivers the lead once", async () => {
+  test("a network failure that outlasts the automatic retries says so, keeps the input, and a retry delivers the lead once", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
     const email = uniqueEmail("offline");

@@ -1,19 +1,22 @@
 //! The lead form: contact details and consent, then the form's qualification questions, then
 //! a thank-you adapted to the edge's grading.
 
+use leadglue_shared::codec::ToJson;
 use leadglue_shared::{
-    Answers, Consent, EmbedConfig, FieldError, Grade, LeadSubmission, grade, validate,
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, grade, validate,
 };
 use leptos::html;
 use leptos::prelude::*;
 use leptos::tachys::view::{Mountable, Render};
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
 
 use crate::api::{self, SendError};
 use crate::attribution;
 use crate::fields::{self, QuestionField, TextArea, TextField, described_by, invalid};
 use crate::thanks::ThankYou;
+use crate::{outbox, turnstile};
 
 /// The form's styles, shipped inside the wasm (so no comments in the file: every byte counts).
 /// Sizes are in em, never rem: rem follows the host page's root font size. The host page's
@@ -25,6 +28,9 @@ const CSS: &str = include_str!("style.css");
 /// Contact fields, on step 1 in this order. Any other field that is not an answer (a
 /// misconfigured embed) is shown as a general error.
 const CONTACT_FIELDS: [&str; 6] = ["name", "email", "company", "phone", "message", "consent"];
+
+/// The Turnstile answer's field: shown with the challenge, on the last step.
+const TURNSTILE_FIELD: &str = "turnstile_token";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
@@ -124,6 +130,29 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let form_el = NodeRef::<html::Form>::new();
     // Stored, so that the closures that use it stay `Copy`.
     let owner = StoredValue::new(Owner::current());
+    // Proof of when the form was shown (the site's minimum fill time), fetched without holding
+    // up the form.
+    let render_token = StoredValue::new(None::<String>);
+    spawn_local(async move {
+        let (api, site_id) = (api_base.get_value(), site.with_value(|s| s.id.clone()));
+        let token = api::render_token(&api, &site_id).await;
+        render_token.update_value(|t| *t = t.take().or(token));
+    });
+    let turnstile_box = NodeRef::<html::Div>::new();
+    let turnstile_token = StoredValue::new(None::<String>);
+    let turnstile_id = StoredValue::new(None::<String>);
+    if let Some(config) = site.with_value(|s| s.turnstile.clone()) {
+        // Runs once the view below is in the page.
+        spawn_local(async move {
+            let Some(element) = turnstile_box.get_untracked() else {
+                return;
+            };
+            let id = turnstile::render(&config, &element, move |t| turnstile_token.set_value(t));
+            turnstile_id.set_value(id.await);
+        });
+    }
+    // Whether this page's submission is waiting in the outbox for the network to come back.
+    let undelivered = StoredValue::new(false);
 
     let error_for = move |field: String| {
         Signal::derive(move || {
@@ -138,7 +167,9 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         errors.with(|all| {
             all.iter()
                 .filter(|e| {
-                    !CONTACT_FIELDS.contains(&e.field.as_str()) && !e.field.starts_with("answers.")
+                    !CONTACT_FIELDS.contains(&e.field.as_str())
+                        && !e.field.starts_with("answers.")
+                        && e.field != TURNSTILE_FIELD
                 })
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
@@ -170,8 +201,8 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                 site.first_touch_attribution,
             )),
             honeypot: Some(website.get_untracked()).filter(|w| !w.is_empty()),
-            render_token: None,
-            turnstile_token: None,
+            render_token: render_token.get_value(),
+            turnstile_token: turnstile_token.get_value(),
             ignored_score: None,
             ignored_grade: None,
         }
@@ -191,7 +222,9 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         });
     };
     let show_errors = move |list: Vec<FieldError>| {
-        let on_step_1 = list.iter().any(|e| !e.field.starts_with("answers."));
+        let on_step_1 = list
+            .iter()
+            .any(|e| !e.field.starts_with("answers.") && e.field != TURNSTILE_FIELD);
         step.set(if on_step_1 { 1 } else { steps });
         announcement.set(match list.len() {
             1 => "One field needs attention.".to_owned(),
@@ -224,11 +257,32 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         announcement.set(format!("Step 1 of {steps}: your details."));
         focus("h2");
     };
+    // The thank-you takes the form's place (see `show` for why not reactively).
+    let thank = move |created: LeadCreated| {
+        stage.set(Stage::Sent);
+        if let (Some(root), Some(form)) = (root.get_untracked(), form_el.get_untracked()) {
+            form.remove();
+            show(owner.get_value(), &root, move || {
+                view! {
+                    <ThankYou site=site.get_value()
+                        first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
+                        email=email.get_untracked().trim().to_owned()
+                        next_step=created.next_step heading=thanks_heading />
+                }
+            });
+        }
+        announcement.set("Thank you! Your request has been sent.".to_owned());
+        request_animation_frame(move || {
+            if let Some(h) = thanks_heading.get() {
+                let _ = h.focus();
+            }
+        });
+    };
     let send = move || {
         if stage.get_untracked() == Stage::Sending {
             return;
         }
-        let lead = match validate(&submission(), &form.get_value().definition) {
+        let mut lead = match validate(&submission(), &form.get_value().definition) {
             Ok(lead) => lead.get().clone(),
             Err(list) => return show_errors(list),
         };
@@ -236,31 +290,34 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
         stage.set(Stage::Sending);
         announcement.set("Sending your request…".to_owned());
         spawn_local(async move {
-            match api::submit(&api_base.get_value(), &lead).await {
-                Ok(created) => {
-                    stage.set(Stage::Sent);
-                    // The thank-you takes the form's place (see `show` for why not reactively).
-                    if let (Some(root), Some(form)) =
-                        (root.get_untracked(), form_el.get_untracked())
-                    {
-                        form.remove();
-                        show(owner.get_value(), &root, move || {
-                            view! {
-                                <ThankYou site=site.get_value()
-                                    first_name=name.get_untracked().split_whitespace().next().unwrap_or_default().to_owned()
-                                    email=email.get_untracked().trim().to_owned()
-                                    next_step=created.next_step heading=thanks_heading />
-                            }
-                        });
-                    }
-                    announcement.set("Thank you! Your request has been sent.".to_owned());
-                    request_animation_frame(move || {
-                        if let Some(h) = thanks_heading.get() {
-                            let _ = h.focus();
-                        }
-                    });
-                }
+            let api = api_base.get_value();
+            if lead.render_token.is_none() {
+                // Fetching it when the form was shown failed: once more, or the edge keeps the
+                // lead as spam.
+                lead.render_token = api::render_token(&api, &lead.site_id).await;
+                render_token.set_value(lead.render_token.clone());
+            }
+            let (site_id, key, body) = (&lead.site_id, &lead.idempotency_key, lead.to_json());
+            // Kept on this device until the edge has it, but only with the visitor's consent
+            // (which validation requires: checked here all the same).
+            if lead.consent.given {
+                outbox::put(site_id, key, &api, &body);
+            }
+            let answer = api::deliver(&api, key, &body).await;
+            undelivered.set_value(matches!(answer, Err(SendError::Unreachable(_))));
+            if !undelivered.get_value() {
+                outbox::remove(site_id, key);
+            }
+            match answer {
+                Ok(created) => thank(created),
                 Err(SendError::Invalid(problem)) => {
+                    // A refused Turnstile token is used up: the visitor solves a fresh challenge.
+                    if problem.errors.iter().any(|e| e.field == TURNSTILE_FIELD) {
+                        turnstile_token.set_value(None);
+                        if let Some(id) = turnstile_id.get_value() {
+                            turnstile::reset(&id);
+                        }
+                    }
                     stage.set(Stage::Editing);
                     show_errors(problem.errors);
                 }
@@ -268,16 +325,40 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                     announcement.set(problem.title.clone());
                     stage.set(Stage::Failed(problem.title));
                 }
-                Err(SendError::Unreachable) => {
-                    let text = "We could not send your request. Please check your connection \
-                                and try again.";
+                Err(SendError::Unreachable(_)) => {
+                    let text = if api::online() {
+                        "We could not send your request. Please check your connection and try \
+                         again."
+                    } else {
+                        "You're offline. We'll send your request as soon as you're back online."
+                    };
                     announcement.set(text.to_owned());
                     stage.set(Stage::Failed(text.to_owned()));
                 }
             }
         });
     };
+    // Undelivered submissions: this page's goes again as soon as the network is back; those
+    // that earlier pages left in the outbox, now and then too.
+    let flush = move || {
+        spawn_local(outbox::flush(
+            site.with_value(|s| s.id.clone()),
+            key.get_value(),
+        ))
+    };
+    flush();
+    let on_online = Closure::<dyn Fn()>::new(move || {
+        if undelivered.get_value() && matches!(stage.get_untracked(), Stage::Failed(_)) {
+            send();
+        }
+        flush();
+    });
+    let _ = window().add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+    // The form listens as long as the page lives.
+    on_online.forget();
     let on_last_step = move || step.get() == steps;
+    // `hidden` of what belongs to step `n`: one closure type for all, so one copy of its code.
+    let hidden_unless = move |n: u8| move || step.get() != n;
     let has_back = move || step.get() > 1;
     let busy = move || stage.get() == Stage::Sending;
     // The adaptive flow: a visitor whose answers already make them hot sees the phone number
@@ -372,8 +453,17 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
                         {move || format!("Step {} of {steps}", step.get())}
                     </p>
                 })}
-                <div hidden=move || step.get() != 1>{step_1()}</div>
-                {(steps > 1).then(|| view! { <div hidden=move || step.get() != 2>{step_2()}</div> })}
+                <div hidden=hidden_unless(1)>{step_1()}</div>
+                {(steps > 1).then(|| view! { <div hidden=hidden_unless(2)>{step_2()}</div> })}
+                {site.with_value(|s| s.turnstile.is_some()).then(|| {
+                    let error = error_for(TURNSTILE_FIELD.into());
+                    view! {
+                        <div class="field" hidden=hidden_unless(steps)>
+                            <div data-testid="turnstile" node_ref=turnstile_box></div>
+                            {fields::message(error, "lg-turnstile-error".into())}
+                        </div>
+                    }
+                })}
                 <p class="error" data-testid="general-error">{general_errors}</p>
                 <div class="slot" node_ref=present_while(failed)>
                     <div class="alert" data-testid="send-error">

@@ -6,7 +6,9 @@ mod api;
 mod attribution;
 mod fields;
 mod form;
+mod outbox;
 mod thanks;
+mod turnstile;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

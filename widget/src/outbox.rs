@@ -1,0 +1,170 @@
+//! Submissions not yet delivered, kept in the host site's `localStorage` so that a lead survives
+//! going offline, a failing network or the page being closed mid-send. An entry is written
+//! before the first attempt and removed on the edge's definitive answer; what is left is sent
+//! again when the browser comes back online and on the next page load with the widget.
+//!
+//! One key per submission (`leadglue:outbox:{site}:{idempotency key}`), so that tabs never
+//! overwrite each other's entries; every copy carries the same idempotency key, so however many
+//! tabs send one, the edge stores one lead.
+
+use leadglue_shared::codec::{self, FromJson, ObjectWriter, ToJson, Value};
+use leadglue_shared::spam::RENDER_TOKEN_MAX_AGE_MS;
+
+use crate::api::{self, SendError};
+
+/// Entries older than this are dropped unsent: the render token inside is no longer good, and
+/// a visitor who asked a week ago should not be surprised by a first reply now.
+const KEEP_MS: u64 = RENDER_TOKEN_MAX_AGE_MS as u64;
+
+const PREFIX: &str = "leadglue:outbox:";
+
+/// What it takes to send a submission again: where to, the body as first sent, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub api: String,
+    pub body: String,
+    /// Milliseconds since the epoch.
+    pub at: u64,
+}
+
+impl ToJson for Entry {
+    fn write_json(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .member("api", &self.api)
+            .member("body", &self.body)
+            .member("at", &self.at)
+            .end();
+    }
+}
+
+impl FromJson for Entry {
+    fn from_value(value: &Value) -> Option<Self> {
+        let Value::Object(members) = value else {
+            return None;
+        };
+        let get = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        Some(Entry {
+            api: String::from_value(get("api")?)?,
+            body: String::from_value(get("body")?)?,
+            at: u64::from_value(get("at")?)?,
+        })
+    }
+}
+
+/// Whether an entry written at `at` is too old to send at `now`.
+fn expired(at: u64, now: u64) -> bool {
+    now.saturating_sub(at) > KEEP_MS
+}
+
+fn storage_key(site_id: &str, key: &str) -> String {
+    format!("{PREFIX}{site_id}:{key}")
+}
+
+/// The idempotency key of an entry of `site_id` stored under `name`, if it is one. Keys are hex,
+/// so a site whose id extends this one's (`a` and `a:b`) is never taken for it.
+fn key_of<'a>(name: &'a str, site_id: &str) -> Option<&'a str> {
+    let key = name
+        .strip_prefix(PREFIX)?
+        .strip_prefix(site_id)?
+        .strip_prefix(':')?;
+    (!key.is_empty() && !key.contains(':')).then_some(key)
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    leptos::prelude::window().local_storage().ok().flatten()
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Keeps a submission until [`remove`]. Storage can be unavailable (privacy modes, a full
+/// quota): the submission is then only sent from this page, as before.
+pub fn put(site_id: &str, key: &str, api: &str, body: &str) {
+    let entry = Entry {
+        api: api.to_owned(),
+        body: body.to_owned(),
+        at: now(),
+    };
+    if let Some(s) = storage() {
+        let _ = s.set_item(&storage_key(site_id, key), &entry.to_json());
+    }
+}
+
+pub fn remove(site_id: &str, key: &str) {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(&storage_key(site_id, key));
+    }
+}
+
+/// Sends, once each, the site's kept submissions other than `except` (the one this page is
+/// sending itself), dropping the expired and unreadable ones and those the edge answered for
+/// good.
+pub async fn flush(site_id: String, except: String) {
+    let Some(s) = storage() else { return };
+    let names: Vec<String> = (0..s.length().unwrap_or(0))
+        .filter_map(|i| s.key(i).ok().flatten())
+        .collect();
+    for name in names {
+        let Some(key) = key_of(&name, &site_id).filter(|k| *k != except) else {
+            continue;
+        };
+        let entry = s
+            .get_item(&name)
+            .ok()
+            .flatten()
+            .and_then(|text| codec::parse(&text))
+            .and_then(|v| Entry::from_value(&v))
+            .filter(|e| !expired(e.at, now()));
+        let done = match entry {
+            Some(e) => !matches!(
+                api::post(&e.api, key, &e.body).await,
+                Err(SendError::Unreachable(_))
+            ),
+            None => true,
+        };
+        if done {
+            let _ = s.remove_item(&name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_as_written() {
+        let entry = Entry {
+            api: "https://edge.example".into(),
+            body: r#"{"site_id":"demo","idempotency_key":"00ff"}"#.into(),
+            at: 1_764_190_000_123,
+        };
+        assert_eq!(Entry::from_json(&entry.to_json()), Some(entry));
+        assert_eq!(Entry::from_json(r#"{"api":"x","body":"y"}"#), None);
+        assert_eq!(Entry::from_json(r#"{"api":"x","body":"y","at":1.5}"#), None);
+    }
+
+    #[test]
+    fn entries_expire_after_seven_days() {
+        let day = 24 * 3600 * 1000;
+        assert!(!expired(0, 7 * day));
+        assert!(expired(0, 7 * day + 1));
+        // A clock that went back is no reason to drop a lead.
+        assert!(!expired(10 * day, day));
+    }
+
+    #[test]
+    fn keys_belong_to_one_site() {
+        assert_eq!(key_of("leadglue:outbox:demo:00ff", "demo"), Some("00ff"));
+        assert_eq!(key_of("leadglue:outbox:demo:b:00ff", "demo"), None);
+        assert_eq!(key_of("leadglue:outbox:demo:00ff", "dem"), None);
+        assert_eq!(key_of("leadglue:outbox:demo:", "demo"), None);
+        assert_eq!(key_of("leadglue:first-touch:demo", "demo"), None);
+        assert_eq!(
+            key_of(&storage_key("a:b", "00ff"), "a:b"),
+            Some("00ff"),
+            "site ids may hold a colon"
+        );
+    }
+}
