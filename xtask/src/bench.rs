@@ -26,10 +26,20 @@ const EDGE_GZIP: usize = 400 * 1024;
 const INGEST_RATIO: f64 = 0.24;
 
 pub fn run(args: &[String]) -> Result<()> {
-    if !args.is_empty() {
-        return Err(crate::USAGE.to_owned());
-    }
     let tools = tools::ensure_build_tools()?;
+    match args {
+        [] => {}
+        // A quick loop while working on the request path: only the ingest line, three times.
+        [only] if only == "ingest" => {
+            build::all(&tools)?;
+            for _ in 0..3 {
+                let ingest = ingest(false, &[8])?;
+                print!("{}", ingest.markdown());
+            }
+            return Ok(());
+        }
+        _ => return Err(crate::USAGE.to_owned()),
+    }
     build::all(&tools)?;
 
     let root = root();
@@ -110,6 +120,11 @@ pub fn run(args: &[String]) -> Result<()> {
         "edge_wasm": edge.json(),
         "micro_ns": micro,
         "ingest": ingest.json(),
+        "ingest_floor": ingest.floor.as_ref().map(|f| json!({
+            "rps": f.rps, "p50_ms": f.p50_ms, "p99_ms": f.p99_ms,
+            "of_healthz": ingest.floor_ratios().map(|r| r.0),
+            "leads_of_floor": ingest.floor_ratios().map(|r| r.1),
+        })),
         "ingest_with_consumer": with_consumer.json(),
         "sales_api": sales.iter().map(SalesRun::json).collect::<Vec<_>>(),
         "widget_timing": timing,
@@ -157,8 +172,14 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         "FAIL"
     };
+    // The floor measured in the same run, for judging the ratio: /healthz's speed varies
+    // from run to run and machine to machine far more than a D1 write does.
+    let floor = ingest
+        .floor_ratios()
+        .map(|(of_health, _)| format!(" (bare INSERT floor in this run: {of_health:.2})"))
+        .unwrap_or_default();
     md.push_str(&format!(
-        "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
+        "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz{floor} | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
     ));
 
     let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
@@ -221,15 +242,31 @@ struct Load {
 struct Ingest {
     /// (connections, /healthz, POST /v1/leads)
     runs: Vec<(u32, Load, Load)>,
+    /// The storage-floor Worker's writes at 8 connections, measured in the same run (only for
+    /// the request path).
+    floor: Option<Load>,
 }
 
 impl Ingest {
     fn ratio_at_8(&self) -> f64 {
+        self.at_8()
+            .map(|(health, leads)| leads.rps / health.rps)
+            .unwrap_or_default()
+    }
+
+    fn at_8(&self) -> Option<(&Load, &Load)> {
         self.runs
             .iter()
             .find(|(c, _, _)| *c == 8)
-            .map(|(_, health, leads)| leads.rps / health.rps)
-            .unwrap_or_default()
+            .map(|(_, health, leads)| (health, leads))
+    }
+
+    /// The floor's writes at 8 connections as a fraction of this run's `/healthz`, and leadglue's
+    /// leads as a fraction of the floor's writes.
+    fn floor_ratios(&self) -> Option<(f64, f64)> {
+        let (health, leads) = self.at_8()?;
+        let floor = self.floor.as_ref()?;
+        Some((floor.rps / health.rps, leads.rps / floor.rps))
     }
 
     fn json(&self) -> Value {
@@ -260,6 +297,14 @@ impl Ingest {
                 l.p50_ms,
                 l.p99_ms,
                 l.rps / h.rps
+            ));
+        }
+        if let (Some(floor), Some((of_health, share))) = (&self.floor, self.floor_ratios()) {
+            md.push_str(&format!(
+                "\nThe storage floor in the same run (`xtask/floor/`: one bare D1 INSERT per \
+                 request, the same bodies, 8 connections): {:.0} writes/s, p50 / p99 {:.1} / \
+                 {:.1} ms, {of_health:.2} of /healthz; POST /v1/leads ran at {share:.2} of it.\n",
+                floor.rps, floor.p50_ms, floor.p99_ms
             ));
         }
         md
@@ -295,7 +340,30 @@ end
         let leads = load(&wrk, &worker.base_url, "/", connections, Some(&script))?;
         runs.push((connections, health, leads));
     }
-    Ok(Ingest { runs })
+    drop(bench);
+    // The same bodies, each stored by one bare D1 INSERT: the floor the budget is about.
+    let floor = if consumer {
+        None
+    } else {
+        let dir = root().join(format!("target/bench/floor-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = root().join("xtask/floor/wrangler.toml");
+        let state = dir.join("state");
+        wrangler::migrate_with(&state, Some(&config))?;
+        let floor = Wrangler::start(&Options {
+            port: wrangler::free_port()?,
+            state: &state,
+            isolated: true,
+            vars: Vec::new(),
+            tmpdir: None,
+            config: Some(&config),
+        })?;
+        let writes = load(&wrk, &floor.base_url, "/", 8, Some(&script))?;
+        drop(floor);
+        let _ = std::fs::remove_dir_all(&dir);
+        Some(writes)
+    };
+    Ok(Ingest { runs, floor })
 }
 
 /// Form interactive this long after the host page's DOMContentLoaded, at most (median).

@@ -28,7 +28,16 @@ fn wrangler() -> Command {
 
 /// Applies `edge/migrations/` to the local D1 kept in `state`.
 pub fn migrate(state: &Path) -> Result<()> {
-    run(wrangler()
+    migrate_with(state, None)
+}
+
+/// The same for the Worker of another configuration (its own `migrations_dir`).
+pub fn migrate_with(state: &Path, config: Option<&Path>) -> Result<()> {
+    let mut cmd = wrangler();
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    run(cmd
         .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
         .arg(state)
         // Answer wrangler's confirmation prompt: there is no one at a terminal to ask.
