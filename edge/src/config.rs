@@ -38,9 +38,18 @@ pub fn setting(env: &worker::Env, name: &str) -> Option<String> {
 
 /// The key render tokens are signed with: derived from `UNSUBSCRIBE_SECRET` (already a required
 /// 32+ character secret), under its own label, so neither signature can stand in for the other.
-pub fn render_token_key(env: &worker::Env) -> Result<Vec<u8>, String> {
+/// Derived once per isolate: secrets do not change under a running isolate (a new one starts
+/// with a deployment or `wrangler secret put`).
+pub fn render_token_key(env: &worker::Env) -> Result<std::rc::Rc<[u8]>, String> {
+    thread_local! {
+        static KEY: std::cell::OnceCell<std::rc::Rc<[u8]>> = const { std::cell::OnceCell::new() };
+    }
+    if let Some(key) = KEY.with(|k| k.get().cloned()) {
+        return Ok(key);
+    }
     let secret = setting(env, "UNSUBSCRIBE_SECRET").ok_or("UNSUBSCRIBE_SECRET is not set")?;
-    Ok(leadglue_shared::spam::render_key(secret.as_bytes()))
+    let key: std::rc::Rc<[u8]> = leadglue_shared::spam::render_key(secret.as_bytes()).into();
+    Ok(KEY.with(|k| k.get_or_init(|| key).clone()))
 }
 
 /// The `send_email` binding, when email goes through Cloudflare (`[[send_email]] name`).

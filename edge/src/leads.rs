@@ -89,19 +89,14 @@ pub async fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let now_ms = crate::now_ms();
     // Spam is kept, but nothing is sent about it and no one is told.
-    let spam = match submission.spam_reason() {
-        Some(reason) => Some(reason),
-        None => {
-            let key = config::render_token_key(env).map_err(AppError::Internal)?;
-            spam::fill_time(
-                &key,
-                &lead.get().site_id,
-                lead.get().render_token.as_deref(),
-                now_ms,
-                i64::from(settings.min_fill_seconds) * 1000,
-            )
-        }
-    };
+    let screening = spam::screen(
+        lead.get(),
+        &config::render_token_key(env).map_err(AppError::Internal)?,
+        now_ms,
+        settings.min_fill_seconds,
+        settings.duplicate_window_hours,
+    );
+    let spam = screening.spam;
     let follow_ups = match spam {
         Some(_) => Vec::new(),
         None => plan_on_capture(scored.grade, now_ms),
@@ -119,7 +114,7 @@ pub async fn create(
         follow_ups: &follow_ups,
         events: &events,
         spam,
-        duplicate_window_hours: settings.duplicate_window_hours,
+        merge_within_hours: screening.merge_within_hours,
         now_ms,
     };
     match repo.insert_lead(&new).await? {
@@ -158,11 +153,10 @@ pub async fn create(
                 grade: scored.grade,
                 next_step: next_step(scored.grade, follow_up),
             };
-            let response = http::json(status, &created)?;
-            Ok(match origin {
-                Some(origin) => http::allow_origin(response, &origin),
-                None => response,
-            })
+            Ok(http::answer_to(
+                http::json(status, &created)?,
+                origin.as_deref(),
+            ))
         }
         Err(Refusal::UnknownSite) => Err(AppError::UnknownSite),
         Err(Refusal::OriginNotAllowed) => Err(AppError::OriginNotAllowed),

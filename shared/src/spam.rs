@@ -106,6 +106,41 @@ pub fn fill_time(
     }
 }
 
+/// What the screening decided about one submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screening {
+    /// Why it is kept as spam (the honeypot first, then the fill time), if it is.
+    pub spam: Option<&'static str>,
+    /// The window within which an earlier lead with the same email is updated instead of a new
+    /// one created: the site's, except that spam never merges into a person's lead.
+    pub merge_within_hours: Option<u32>,
+}
+
+/// Screens a submission by the site's settings (`min_fill_seconds`, `duplicate_window_hours`;
+/// 0 turns either off). `secret` is the render tokens' key.
+pub fn screen(
+    lead: &crate::LeadSubmission,
+    secret: &[u8],
+    now_ms: i64,
+    min_fill_seconds: u32,
+    duplicate_window_hours: u32,
+) -> Screening {
+    let spam = lead.spam_reason().or_else(|| {
+        fill_time(
+            secret,
+            &lead.site_id,
+            lead.render_token.as_deref(),
+            now_ms,
+            i64::from(min_fill_seconds) * 1000,
+        )
+    });
+    Screening {
+        spam,
+        merge_within_hours: (spam.is_none() && duplicate_window_hours > 0)
+            .then_some(duplicate_window_hours),
+    }
+}
+
 /// What Cloudflare's siteverify answers (the parts we read).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SiteVerify {
@@ -223,6 +258,42 @@ mod tests {
     fn a_site_without_a_minimum_checks_nothing() {
         assert_eq!(fill_time(SECRET, "demo", None, 0, 0), None);
         assert_eq!(fill_time(SECRET, "demo", Some("junk"), 0, 0), None);
+    }
+
+    #[test]
+    fn screening_takes_the_honeypot_first_and_never_merges_spam() {
+        let now = 10_000_000;
+        let mut lead: crate::LeadSubmission = serde_json::from_value(serde_json::json!({
+            "site_id": "demo", "email": "ada@example.com", "name": "Ada",
+            "consent": { "given": true, "text_version": "v1" },
+            "idempotency_key": "0123456789abcdef",
+        }))
+        .unwrap();
+        lead.render_token = Some(render_token(SECRET, "demo", now - 5_000));
+        assert_eq!(
+            screen(&lead, SECRET, now, 3, 24),
+            Screening {
+                spam: None,
+                merge_within_hours: Some(24)
+            }
+        );
+        assert_eq!(screen(&lead, SECRET, now, 3, 0).merge_within_hours, None);
+        assert_eq!(
+            screen(&lead, SECRET, now, 10, 24),
+            Screening {
+                spam: Some("too_fast"),
+                merge_within_hours: None
+            }
+        );
+        lead.honeypot = Some("http://spam.example".into());
+        assert_eq!(screen(&lead, SECRET, now, 10, 24).spam, Some("honeypot"));
+        lead.honeypot = None;
+        lead.render_token = None;
+        assert_eq!(
+            screen(&lead, SECRET, now, 0, 24).spam,
+            None,
+            "fill time off"
+        );
     }
 
     #[test]

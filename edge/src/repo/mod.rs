@@ -103,8 +103,9 @@ pub struct NewLead<'a> {
     pub events: &'a [Event],
     /// Why it looks like spam, if it does.
     pub spam: Option<&'a str>,
-    /// The site's duplicate window (0: off).
-    pub duplicate_window_hours: u32,
+    /// Update an earlier lead with the same email from within this many hours, if there is
+    /// one, instead of inserting (`None`: always insert).
+    pub merge_within_hours: Option<u32>,
     pub now_ms: i64,
 }
 
@@ -222,7 +223,7 @@ impl Repo {
     /// unless the site exists and (for browser requests) allows `origin`. Then:
     /// - a key seen before (a replay) changes nothing and finds the first answer's lead;
     /// - the same email on the same site within the duplicate window (neither being spam)
-    ///   updates that lead and counts a resubmission;
+    ///   updates that lead and counts a resubmission (`merge_within_hours`);
     /// - otherwise a new lead is inserted with its follow-up steps and webhook deliveries.
     pub async fn insert_lead(
         &self,
@@ -232,8 +233,6 @@ impl Repo {
         let answers = lead.answers.to_json()?;
         let reasons = new.scored.reasons.to_json()?;
         let attribution = new.attribution.to_json()?;
-        let window = (new.spam.is_none() && new.duplicate_window_hours > 0)
-            .then_some(new.duplicate_window_hours);
         // Which lead this submission belongs to: recorded once per key, first writer wins.
         let record = query!(
             &self.db,
@@ -254,7 +253,7 @@ impl Repo {
             &lead.site_id,
             &lead.idempotency_key,
             &lead.email,
-            &window,
+            &new.merge_within_hours,
             &new.id,
             &new.origin,
         )?;
