@@ -95,7 +95,7 @@ pub async fn get(
         )?
     };
     response.headers_mut().set("etag", &etag)?;
-    sites::public_answer(response, origin)
+    sites::public_answer(response, origin.as_deref())
 }
 
 /// `PUT /v1/admin/sites/{site}/forms/{form}`: stores a new version of a form. Answers with the

@@ -59,6 +59,14 @@ pub fn allow_origin(mut response: Response, origin: &str) -> Response {
     response
 }
 
+/// [`allow_origin`] for a browser's request; a server's (no `Origin`) gets the answer as is.
+pub fn answer_to(response: Response, origin: Option<&str>) -> Response {
+    match origin {
+        Some(origin) => allow_origin(response, origin),
+        None => response,
+    }
+}
+
 /// The answer to a CORS preflight from an allowed origin.
 pub fn preflight(origin: &str, methods: &str) -> Result<Response, AppError> {
     let headers = Headers::new();

@@ -259,7 +259,10 @@ async fn public(
         Ok(response) => return Ok(response),
         Err(err) => err,
     };
+    // A rate-limited request must stay cheap (no D1 read), and a 429 tells nothing about any
+    // site: any origin may read it. Other errors only known origins may read.
     let readable = match &origin {
+        Some(_) if matches!(err, AppError::RateLimited { .. }) => true,
         Some(origin) => repo.origin_known(origin).await.unwrap_or(false),
         None => false,
     };

@@ -19,7 +19,7 @@ pub async fn get(
     site_id: &str,
 ) -> Result<Response, AppError> {
     let (site, origin) = for_origin(req, env, repo, site_id).await?;
-    public_answer(http::json(200, &site.config)?, origin)
+    public_answer(http::json(200, &site.config)?, origin.as_deref())
 }
 
 /// `GET /v1/sites/{site}/render-token`: a token signing this site and this moment, which the
@@ -36,10 +36,7 @@ pub async fn render_token(
     let token = spam::render_token(&key, site_id, crate::now_ms());
     let mut response = http::json(200, &RenderToken { token })?;
     response.headers_mut().set("cache-control", "no-store")?;
-    Ok(match origin {
-        Some(origin) => http::allow_origin(response, &origin),
-        None => response,
-    })
+    Ok(http::answer_to(response, origin.as_deref()))
 }
 
 #[derive(serde::Serialize)]
@@ -110,14 +107,11 @@ pub async fn for_origin(
 
 /// A public answer about a site: cacheable for a minute (a marketer's edit, such as new consent
 /// wording, reaches visitors that fast) and readable by the origin that asked.
-pub fn public_answer(mut response: Response, origin: Option<String>) -> Result<Response, AppError> {
+pub fn public_answer(mut response: Response, origin: Option<&str>) -> Result<Response, AppError> {
     response
         .headers_mut()
         .set("cache-control", "public, max-age=60")?;
-    Ok(match origin {
-        Some(origin) => http::allow_origin(response, &origin),
-        None => response,
-    })
+    Ok(http::answer_to(response, origin))
 }
 
 /// `PUT /v1/admin/sites/{site}`: creates or replaces a site. Answers with the stored,

@@ -263,6 +263,23 @@ fn rate_limits_answer_429_with_retry_after_and_store_nothing() {
         accepted,
         "nothing limited is stored"
     );
+    // Answered without a D1 read, readable whichever page sent it (it says nothing of a site).
+    let bytes = serde_json::to_vec(&lead(&site)).expect("serialisable");
+    let stranger = worker.send(
+        "POST",
+        "/v1/leads",
+        &[
+            ("content-type", "application/json"),
+            ("origin", "https://stranger.example"),
+            ("cf-connecting-ip", &ip),
+        ],
+        Some(&bytes),
+    );
+    stranger.problem(429);
+    assert_eq!(
+        stranger.header("access-control-allow-origin"),
+        Some("https://stranger.example")
+    );
     // Another visitor is not held up by the first.
     assert_eq!(post(&lead(&site), "203.0.113.7").status, 201);
 

@@ -15,8 +15,7 @@ pub enum SendError {
     /// The edge refused for another reason it explained (unknown site, wrong origin, …).
     Refused(Problem),
     /// No answer, a server error or too many requests: worth sending again as is, after the
-    /// edge's `Retry-After` (seconds) when the browser lets us read it (same-origin pages only:
-    /// the edge does not expose it to other origins).
+    /// edge's `Retry-After` (seconds; the edge exposes it to the origins it answers).
     Unreachable(Option<u32>),
 }
 
