@@ -35,6 +35,15 @@ const probe = () => {
     requestAnimationFrame(poll);
   };
   requestAnimationFrame(poll);
+  // When the widget's wasm module has been compiled and instantiated.
+  for (const name of ["instantiateStreaming", "instantiate"]) {
+    const original = WebAssembly[name];
+    WebAssembly[name] = async function (...args) {
+      const result = await original.apply(this, args);
+      window.__lg.instantiated ??= performance.now();
+      return result;
+    };
+  }
 };
 
 async function load(withWidget) {
@@ -60,7 +69,17 @@ async function load(withWidget) {
     }
     return await page.evaluate(() => {
       const nav = performance.getEntriesByType("navigation")[0];
+      // When each of the widget's requests started and ended (the same request twice: first).
+      const resource = (test) => {
+        const r = performance.getEntriesByType("resource").find((e) => test(new URL(e.name)));
+        return r ? { start: r.startTime, end: r.responseEnd } : null;
+      };
       return {
+        loader_file: resource((u) => u.pathname.endsWith("/leadglue.js")),
+        glue_file: resource((u) => /\/assets\/.*\.js$/.test(u.pathname)),
+        wasm_file: resource((u) => u.pathname.endsWith(".wasm")),
+        config_request: resource((u) => /\/v1\/sites\/[^/]+\/forms\//.test(u.pathname)),
+        instantiated: window.__lg.instantiated ?? null,
         dcl: nav.domContentLoadedEventEnd,
         load: nav.loadEventEnd,
         loader: window.__lg.loader ?? null,
@@ -99,6 +118,20 @@ console.log(
       loader_ms: spread(pick(withWidget, "loader")),
       interactive_ms: spread(pick(withWidget, "interactive")),
       interactive_after_dcl_ms: spread(withWidget.map((r) => r.interactive - r.dcl)),
+      // Where the time goes: when each request started and ended, and the wasm instantiated.
+      steps_ms: (
+        [
+          ["loader file requested", (r) => r.loader_file?.start],
+          ["loader file received", (r) => r.loader_file?.end],
+          ["glue requested", (r) => r.glue_file?.start],
+          ["glue received", (r) => r.glue_file?.end],
+          ["wasm requested", (r) => r.wasm_file?.start],
+          ["wasm received", (r) => r.wasm_file?.end],
+          ["wasm instantiated", (r) => r.instantiated],
+          ["configuration requested", (r) => r.config_request?.start],
+          ["configuration received", (r) => r.config_request?.end],
+        ].map(([step, f]) => ({ step, ...spread(withWidget.map((r) => f(r) ?? NaN)) }))
+      ),
     },
     without_widget: {
       dcl_ms: spread(pick(without, "dcl")),

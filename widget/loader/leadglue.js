@@ -8,12 +8,19 @@
 // __GLUE__ and __WASM__ are replaced at build time with content-hashed file names.
 
 const here = import.meta.url;
+const origin = new URL(here).origin;
 let app;
-const load = () =>
-  (app ??= import(new URL("__GLUE__", here).href).then(async (m) => {
-    await m.default({ module_or_path: new URL("__WASM__", here) });
-    return m;
-  }));
+// The glue and the wasm are asked for together, not one after the other.
+const load = () => {
+  if (!app) {
+    const wasm = fetch(new URL("__WASM__", here));
+    app = import(new URL("__GLUE__", here).href).then(async (m) => {
+      await m.default({ module_or_path: wasm });
+      return m;
+    });
+  }
+  return app;
+};
 
 // A module runs once however many tags name it, so one run serves every tag. An async one may
 // run before the page is parsed: then it waits for the tags, targets and <body> to exist.
@@ -31,7 +38,14 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
     if (seen) return;
     seen = 1;
     io.disconnect();
-    load().then((m) => m.mount(root, tag.dataset.site, tag.dataset.form || "", new URL(here).origin));
+    // The form's configuration is asked for now too, rather than by the wasm once it runs (a
+    // round trip less before the form shows). "default" is shared::form::DEFAULT_FORM_ID; should
+    // they ever differ, the widget sees another URL and asks itself.
+    const site = tag.dataset.site;
+    const form = tag.dataset.form || "default";
+    const config = fetch(`${origin}/v1/sites/${site}/forms/${form}`);
+    config.catch(() => {}); // a failure is the widget's to report, once it runs
+    load().then((m) => m.mount(root, site, form, origin, config));
   };
   const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
     rootMargin: "400px",

@@ -41,13 +41,23 @@ pub fn retry_wait_ms(retry: usize, retry_after_s: Option<u32>, jitter: f64) -> O
     }
 }
 
-/// The site's public configuration and the form to render.
+/// The site's public configuration and the form to render. `started` is the same request when
+/// the loader already sent it (alongside the wasm, so the form is not a round trip later); it
+/// is used only if it asked for exactly this URL, else the widget asks itself.
 pub async fn embed_config(
     api_base: &str,
     site_id: &str,
     form_id: &str,
+    started: Option<js_sys::Promise>,
 ) -> Result<EmbedConfig, SendError> {
     let url = format!("{api_base}/v1/sites/{site_id}/forms/{form_id}");
+    if let Some(started) = started {
+        match JsFuture::from(started).await.map(web_sys::Response::from) {
+            Ok(response) if response.url() == url => return read(answer(response).await),
+            Ok(_) => {}
+            Err(e) => return read(Err(e)),
+        }
+    }
     read(fetch(&url, None).await)
 }
 
@@ -118,7 +128,11 @@ async fn fetch(url: &str, post: Option<(&str, &str)>) -> Result<Answer, JsValue>
         init.set_body(&json.into());
     }
     let sent = leptos::prelude::window().fetch_with_str_and_init(url, &init);
-    let response: web_sys::Response = JsFuture::from(sent).await?.dyn_into()?;
+    answer(JsFuture::from(sent).await?.dyn_into()?).await
+}
+
+/// Reads a response's status, body and `Retry-After`.
+async fn answer(response: web_sys::Response) -> Result<Answer, JsValue> {
     let retry_after = response.headers().get("Retry-After").ok().flatten();
     let body = JsFuture::from(response.text()?).await?.as_string();
     Ok((response.status(), body, retry_after))

@@ -49,12 +49,18 @@ enum Stage {
 /// code to rebuild it in place, which the form never needs and which made up a good part of the
 /// wasm (issue 7).
 #[component]
-pub fn LeadForm(site_id: String, form_id: String, api_base: String) -> impl IntoView {
+pub fn LeadForm(
+    site_id: String,
+    form_id: String,
+    api_base: String,
+    /// The configuration request, when the loader has already sent it.
+    started: Option<js_sys::Promise>,
+) -> impl IntoView {
     let slot = NodeRef::<html::Div>::new();
     let status = NodeRef::<html::P>::new();
     let owner = Owner::current();
     spawn_local(async move {
-        let loaded = api::embed_config(&api_base, &site_id, &form_id).await;
+        let loaded = api::embed_config(&api_base, &site_id, &form_id, started).await;
         let (Some(slot), Some(status)) = (slot.get_untracked(), status.get_untracked()) else {
             return;
         };

@@ -38,25 +38,24 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             return Ok(());
         }
+        // A quick loop while working on the widget: its bytes and timings only.
+        [only] if only == "widget" => {
+            build::all(&tools)?;
+            let (loader, glue, wasm) = widget_sizes()?;
+            println!(
+                "first visit (loader + glue + wasm, brotli): {} B (wasm {} B)",
+                loader.brotli + glue.brotli + wasm.brotli,
+                wasm.brotli
+            );
+            print!("{}", timing_markdown(&widget_timing()?));
+            return Ok(());
+        }
         _ => return Err(crate::USAGE.to_owned()),
     }
     build::all(&tools)?;
 
     let root = root();
-    let widget_dir = root.join("edge/public/widget/v1");
-    let loader = sizes(&widget_dir.join("leadglue.js"))?;
-    let assets = std::fs::read_dir(widget_dir.join("assets")).map_err(|e| e.to_string())?;
-    let (mut glue, mut wasm) = (None, None);
-    for entry in assets.flatten() {
-        let path = entry.path();
-        match path.extension().and_then(|x| x.to_str()) {
-            Some("js") => glue = Some(sizes(&path)?),
-            Some("wasm") => wasm = Some(sizes(&path)?),
-            _ => {}
-        }
-    }
-    let glue = glue.ok_or("no widget glue was built")?;
-    let wasm = wasm.ok_or("no widget wasm was built")?;
+    let (loader, glue, wasm) = widget_sizes()?;
     let first_visit = loader.brotli + glue.brotli + wasm.brotli;
     let edge = sizes(&root.join("edge/build/index_bg.wasm"))?;
 
@@ -200,6 +199,25 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{md}");
     println!("Written to {}", out.display());
     Ok(())
+}
+
+/// The built widget's loader, glue and wasm.
+fn widget_sizes() -> Result<(Sizes, Sizes, Sizes)> {
+    let widget_dir = root().join("edge/public/widget/v1");
+    let loader = sizes(&widget_dir.join("leadglue.js"))?;
+    let assets = std::fs::read_dir(widget_dir.join("assets")).map_err(|e| e.to_string())?;
+    let (mut glue, mut wasm) = (None, None);
+    for entry in assets.flatten() {
+        let path = entry.path();
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("js") => glue = Some(sizes(&path)?),
+            Some("wasm") => wasm = Some(sizes(&path)?),
+            _ => {}
+        }
+    }
+    let glue = glue.ok_or("no widget glue was built")?;
+    let wasm = wasm.ok_or("no widget wasm was built")?;
+    Ok((loader, glue, wasm))
 }
 
 struct Sizes {
@@ -418,6 +436,10 @@ fn timing_markdown(t: &Value) -> String {
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
     md.push_str(&row("load, with the widget", &w["load_ms"]));
     md.push_str(&row("load, without", &o["load_ms"]));
+    md.push_str("\nWhere the time goes (ms from navigation start, the widget's requests as the browser saw them):\n\n| step | median | min | max |\n|---|---:|---:|---:|\n");
+    for step in w["steps_ms"].as_array().into_iter().flatten() {
+        md.push_str(&row(step["step"].as_str().unwrap_or_default(), step));
+    }
     md
 }
 
