@@ -120,7 +120,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "micro_ns": micro,
         "ingest": ingest.json(),
         "ingest_floor": ingest.floor.as_ref().map(|f| json!({
-            "rps": f.rps, "p50_ms": f.p50_ms, "p99_ms": f.p99_ms,
+            "writes": f.json(),
             "of_healthz": ingest.floor_ratios().map(|r| r.0),
             "leads_of_floor": ingest.floor_ratios().map(|r| r.1),
         })),
@@ -255,6 +255,15 @@ struct Load {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of the Worker runtime per request (see [`Wrangler::runtime_cpu_ms`]).
+    cpu_ms: Option<f64>,
+}
+
+impl Load {
+    fn json(&self) -> Value {
+        json!({ "rps": self.rps, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
+                "runtime_cpu_ms_per_request": self.cpu_ms })
+    }
 }
 
 struct Ingest {
@@ -293,8 +302,8 @@ impl Ingest {
             .map(|(c, h, l)| {
                 json!({
                     "connections": c,
-                    "healthz": { "rps": h.rps, "p50_ms": h.p50_ms, "p99_ms": h.p99_ms },
-                    "leads": { "rps": l.rps, "p50_ms": l.p50_ms, "p99_ms": l.p99_ms },
+                    "healthz": h.json(),
+                    "leads": l.json(),
                     "ratio": l.rps / h.rps,
                 })
             })
@@ -303,26 +312,36 @@ impl Ingest {
 
     fn markdown(&self) -> String {
         let mut md = String::from(
-            "\n| connections | /healthz req/s | p50 / p99 ms | POST /v1/leads req/s | p50 / p99 ms | ratio |\n|---:|---:|---:|---:|---:|---:|\n",
+            "\n| connections | /healthz req/s | p50 / p99 ms | CPU ms | POST /v1/leads req/s | p50 / p99 ms | CPU ms | ratio |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (c, h, l) in &self.runs {
             md.push_str(&format!(
-                "| {c} | {:.0} | {:.1} / {:.1} | {:.0} | {:.1} / {:.1} | {:.2} |\n",
+                "| {c} | {:.0} | {:.1} / {:.1} | {} | {:.0} | {:.1} / {:.1} | {} | {:.2} |\n",
                 h.rps,
                 h.p50_ms,
                 h.p99_ms,
+                cpu(h),
                 l.rps,
                 l.p50_ms,
                 l.p99_ms,
+                cpu(l),
                 l.rps / h.rps
             ));
         }
+        md.push_str(
+            "\nCPU ms: the Worker runtime's CPU time per request (workerd, without the dev proxy \
+             in front of it), on all cores together.\n",
+        );
         if let (Some(floor), Some((of_health, share))) = (&self.floor, self.floor_ratios()) {
             md.push_str(&format!(
                 "\nThe storage floor in the same run (`xtask/floor/`: one bare D1 INSERT per \
                  request, the same bodies, 8 connections): {:.0} writes/s, p50 / p99 {:.1} / \
-                 {:.1} ms, {of_health:.2} of /healthz; POST /v1/leads ran at {share:.2} of it.\n",
-                floor.rps, floor.p50_ms, floor.p99_ms
+                 {:.1} ms, CPU {} ms a write, {of_health:.2} of /healthz; POST /v1/leads ran at \
+                 {share:.2} of it.\n",
+                floor.rps,
+                floor.p50_ms,
+                floor.p99_ms,
+                cpu(floor)
             ));
         }
         md
@@ -354,8 +373,8 @@ end
     .map_err(|e| e.to_string())?;
     let mut runs = Vec::new();
     for &connections in connections {
-        let health = load(&wrk, &worker.base_url, "/healthz", connections, None)?;
-        let leads = load(&wrk, &worker.base_url, "/", connections, Some(&script))?;
+        let health = load(&wrk, worker, "/healthz", connections, None)?;
+        let leads = load(&wrk, worker, "/", connections, Some(&script))?;
         runs.push((connections, health, leads));
     }
     drop(bench);
@@ -375,8 +394,9 @@ end
             vars: Vec::new(),
             tmpdir: None,
             config: Some(&config),
+            no_inspector: true,
         })?;
-        let writes = load(&wrk, &floor.base_url, "/", 8, Some(&script))?;
+        let writes = load(&wrk, &floor, "/", 8, Some(&script))?;
         drop(floor);
         let _ = std::fs::remove_dir_all(&dir);
         Some(writes)
@@ -472,6 +492,7 @@ impl BenchWorker {
             vars: dev::local_vars(port, &sink, "resend"),
             tmpdir: None,
             config: Some(&config),
+            no_inspector: true,
         })?;
         ureq::put(format!("{}/v1/admin/sites/bench", worker.base_url))
             .header("authorization", format!("Bearer {}", secrets.admin_token))
@@ -507,11 +528,13 @@ impl Drop for BenchWorker {
 
 fn load(
     wrk: &Path,
-    base: &str,
+    worker: &Wrangler,
     path: &str,
     connections: u32,
     script: Option<&Path>,
 ) -> Result<Load> {
+    let base = &worker.base_url;
+    let cpu_before = worker.runtime_cpu_ms();
     let mut cmd = std::process::Command::new(wrk);
     cmd.args(["-t", if connections == 1 { "1" } else { "2" }])
         .arg(format!("-c{connections}"))
@@ -536,11 +559,25 @@ fn load(
     if text.contains("Non-2xx or 3xx responses") {
         return Err(format!("{path}: some requests failed:\n{text}"));
     }
+    // "  12345 requests in 10.00s, …"
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.parse::<f64>().ok());
+    let cpu_ms = match (cpu_before, worker.runtime_cpu_ms(), requests) {
+        (Some(before), Some(after), Some(n)) if n > 0.0 => Some((after - before) / n),
+        _ => None,
+    };
     Ok(Load {
         rps,
         p50_ms: value("50%").map(|v| millis(&v)).unwrap_or_default(),
         p99_ms: value("99%").map(|v| millis(&v)).unwrap_or_default(),
+        cpu_ms,
     })
+}
+
+fn cpu(load: &Load) -> String {
+    load.cpu_ms.map_or("-".into(), |ms| format!("{ms:.2}"))
 }
 
 /// wrk's "1.23ms", "456.00us", "1.01s" in milliseconds.

@@ -17,9 +17,12 @@ pub struct Wrangler {
 }
 
 fn wrangler() -> Command {
-    let root = root();
-    let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
-    cmd.current_dir(root.join("edge"))
+    in_edge(Command::new(root().join("node_modules/.bin/wrangler")))
+}
+
+/// `cmd` run as wrangler is: from `edge/`, kept off the network.
+fn in_edge(mut cmd: Command) -> Command {
+    cmd.current_dir(root().join("edge"))
         // Keep wrangler off the network: no telemetry, no fetch of `request.cf` data.
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
@@ -67,17 +70,33 @@ pub struct Options<'a> {
     /// Another configuration than `edge/wrangler.toml` (it must sit beside it: its paths are
     /// relative).
     pub config: Option<&'a Path>,
+    /// Benchmarks: without wrangler's DevTools inspector, which relays every subrequest's
+    /// network events to wrangler's debug log at a cost larger than the Worker's own work
+    /// (see `xtask/wrangler-dev.mjs`). Needs `isolated` and a `config`.
+    pub no_inspector: bool,
 }
 
 impl Wrangler {
     pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
-        let mut cmd = wrangler();
-        if let Some(config) = opts.config {
-            cmd.arg("--config").arg(config);
-        }
-        cmd.args(["dev", "--ip", "127.0.0.1", "--port"])
-            .arg(opts.port.to_string())
-            .arg("--show-interactive-dev-session=false")
+        let mut cmd = if opts.no_inspector {
+            let config = opts.config.ok_or("no_inspector needs a config")?;
+            let mut cmd = in_edge(Command::new("node"));
+            cmd.arg(root().join("xtask/wrangler-dev.mjs"))
+                .arg("--config")
+                .arg(config)
+                .arg("--port");
+            cmd
+        } else {
+            let mut cmd = wrangler();
+            if let Some(config) = opts.config {
+                cmd.arg("--config").arg(config);
+            }
+            cmd.args(["dev", "--ip", "127.0.0.1"])
+                .arg("--show-interactive-dev-session=false")
+                .arg("--port");
+            cmd
+        };
+        cmd.arg(opts.port.to_string())
             .arg("--persist-to")
             .arg(opts.state)
             // Lets xtask fire the cron trigger (GET /__scheduled), which wrangler dev never does.
@@ -91,8 +110,10 @@ impl Wrangler {
         }
         if opts.isolated {
             use std::os::unix::process::CommandExt;
-            cmd.args(["--log-level", "warn", "--inspector-port", "0"])
-                .process_group(0);
+            if !opts.no_inspector {
+                cmd.args(["--log-level", "warn", "--inspector-port", "0"]);
+            }
+            cmd.process_group(0);
         }
         let child = cmd
             .spawn()
@@ -153,6 +174,31 @@ impl Wrangler {
                 .unwrap_or_default();
         }
         (total > 0).then_some(total)
+    }
+
+    /// CPU time the Worker runtime has used so far, in ms: the workerd processes of this
+    /// wrangler's group (so only when started `isolated`) other than the dev proxy in front of
+    /// it (the one listening on our port), which production does not have. Linux only.
+    pub fn runtime_cpu_ms(&self) -> Option<f64> {
+        if !self.own_group {
+            return None;
+        }
+        let proxy = format!("entry=127.0.0.1:{}", self.base_url.rsplit(':').next()?);
+        let mut ticks = 0;
+        for (pid, comm) in group_members(self.child.id()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if comm != "workerd" || String::from_utf8_lossy(&cmdline).contains(&proxy) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+            let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+            let mut fields = rest.split_whitespace().skip(11);
+            let mut next = || fields.next().and_then(|f| f.parse::<u64>().ok());
+            ticks += next().unwrap_or_default() + next().unwrap_or_default();
+        }
+        // Linux reports them in USER_HZ, 100 a second on every common configuration.
+        (ticks > 0).then_some(ticks as f64 * 10.0)
     }
 
     /// Kills wrangler and its workerd at once with SIGKILL, as a crash or an OOM killer would:
