@@ -452,6 +452,10 @@ fn timing_markdown(t: &Value) -> String {
         "form interactive after DOMContentLoaded",
         &w["interactive_after_dcl_ms"],
     ));
+    md.push_str(&row(
+        "the same on a repeat visit (files and configuration cached)",
+        &w["repeat_visit_interactive_after_dcl_ms"],
+    ));
     md.push_str(&row("DOMContentLoaded, with the widget", &w["dcl_ms"]));
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
     md.push_str(&row("load, with the widget", &w["load_ms"]));
