@@ -238,12 +238,53 @@ pub struct Condition {
 }
 
 /// One answer on the wire: a choice value or text, several choice values, or a number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Answer {
     Text(String),
     Many(Vec<String>),
     Number(f64),
+}
+
+/// Read by the JSON value's own kind, rather than as serde's untagged enum: that buffers the
+/// value and then tries each variant, which costs code, and its only error ("did not match
+/// any variant") says neither where nor what was wrong.
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Kind;
+        impl<'de> serde::de::Visitor<'de> for Kind {
+            type Value = Answer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("text, a list of texts or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
+                Ok(Answer::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
+                Ok(Answer::Text(v))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Answer, E> {
+                Ok(Answer::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Answer, E> {
+                Ok(Answer::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Answer, E> {
+                Ok(Answer::Number(v as f64))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Answer, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element()? {
+                    values.push(value);
+                }
+                Ok(Answer::Many(values))
+            }
+        }
+        de.deserialize_any(Kind)
+    }
 }
 
 pub type Answers = BTreeMap<String, Answer>;
