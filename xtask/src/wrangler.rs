@@ -80,6 +80,9 @@ impl Wrangler {
     pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
         let mut cmd = if opts.no_inspector {
             let config = opts.config.ok_or("no_inspector needs a config")?;
+            if !opts.isolated {
+                return Err("no_inspector needs isolated (its own process group)".into());
+            }
             let mut cmd = in_edge(Command::new("node"));
             cmd.arg(root().join("xtask/wrangler-dev.mjs"))
                 .arg("--config")
