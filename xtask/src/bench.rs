@@ -413,6 +413,22 @@ const DCL_NOISE_MS: f64 = 5.0;
 /// (`xtask/widget-timing.mjs`).
 fn widget_timing() -> Result<Value> {
     let chromium = tools::ensure_chromium()?;
+    // The demo page without its widget tag, served as a static asset like the page itself
+    // (`/bench/without-widget`), and removed again so that no deploy ever ships it.
+    let demo = std::fs::read_to_string(root().join("edge/public/index.html"))
+        .map_err(|e| format!("edge/public/index.html: {e}"))?;
+    let tag = demo
+        .match_indices("<script")
+        .map(|(at, _)| at)
+        .find(|&at| {
+            demo[at..]
+                .split("</script>")
+                .next()
+                .is_some_and(|t| t.contains("leadglue.js"))
+        })
+        .ok_or("the demo page has no leadglue.js tag")?;
+    let end = tag + demo[tag..].find("</script>").unwrap_or_default() + "</script>".len();
+    let _without = WithoutWidget::write(&format!("{}{}", &demo[..tag], &demo[end..]))?;
     let bench = BenchWorker::start("timing", false)?;
     dev::seed_demo_site(&bench.worker().base_url, &bench.admin_token)?;
     let output = std::process::Command::new("node")
@@ -429,6 +445,25 @@ fn widget_timing() -> Result<Value> {
         ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("widget timing output: {e}"))
+}
+
+/// `edge/public/bench/without-widget.html` for as long as it lives.
+struct WithoutWidget(std::path::PathBuf);
+
+impl WithoutWidget {
+    fn write(html: &str) -> Result<Self> {
+        let dir = root().join("edge/public/bench");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let page = Self(dir);
+        std::fs::write(page.0.join("without-widget.html"), html).map_err(|e| e.to_string())?;
+        Ok(page)
+    }
+}
+
+impl Drop for WithoutWidget {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn timing_markdown(t: &Value) -> String {
