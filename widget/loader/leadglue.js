@@ -5,7 +5,8 @@
 // It opens a Shadow DOM where each such tag stands (or in the element whose id is in
 // data-target; data-form picks one of the site's forms) and loads the form's WebAssembly only when a form nears the viewport or the page
 // has loaded and the browser is idle, so the host page never waits for it.
-// __GLUE__ and __WASM__ are replaced at build time with content-hashed file names.
+// __GLUE__ and __WASM__ are replaced at build time with content-hashed file names,
+// __DEFAULT_FORM__ with the built-in form's id (shared::form::DEFAULT_FORM_ID).
 
 const here = import.meta.url;
 const origin = new URL(here).origin;
@@ -39,10 +40,9 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
     seen = 1;
     io.disconnect();
     // The form's configuration is asked for now too, rather than by the wasm once it runs (a
-    // round trip less before the form shows). "default" is shared::form::DEFAULT_FORM_ID; should
-    // they ever differ, the widget sees another URL and asks itself.
+    // round trip less before the form shows).
     const site = tag.dataset.site;
-    const form = tag.dataset.form || "default";
+    const form = tag.dataset.form || "__DEFAULT_FORM__";
     const config = fetch(`${origin}/v1/sites/${site}/forms/${form}`);
     config.catch(() => {}); // a failure is the widget's to report, once it runs
     load().then((m) => m.mount(root, site, form, origin, config));

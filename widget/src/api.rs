@@ -43,7 +43,7 @@ pub fn retry_wait_ms(retry: usize, retry_after_s: Option<u32>, jitter: f64) -> O
 
 /// The site's public configuration and the form to render. `started` is the same request when
 /// the loader already sent it (alongside the wasm, so the form is not a round trip later); it
-/// is used only if it asked for exactly this URL, else the widget asks itself.
+/// is used only if its URL reads exactly as this one, else the widget asks itself.
 pub async fn embed_config(
     api_base: &str,
     site_id: &str,

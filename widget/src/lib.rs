@@ -12,11 +12,12 @@ mod turnstile;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
-/// Renders form `form_id` (the built-in default form when empty) of `site_id` into `root` (an
+/// Renders form `form_id` of `site_id` into `root` (an
 /// element inside the loader's shadow root), talking to the edge at `api_base` (the origin the
 /// loader was served from). `config` is the loader's request for the form's configuration,
 /// sent while the wasm was loading (`GET {api_base}/v1/sites/{site_id}/forms/{form_id}`); without
-/// it, or if it asked for another URL, the form asks itself.
+/// it, or if the URL it asked for reads differently (the browser's normalising of it), the form
+/// asks itself.
 #[wasm_bindgen]
 pub fn mount(
     root: web_sys::HtmlElement,
@@ -25,11 +26,6 @@ pub fn mount(
     api_base: String,
     config: Option<js_sys::Promise>,
 ) {
-    let form_id = if form_id.is_empty() {
-        leadglue_shared::form::DEFAULT_FORM_ID.to_owned()
-    } else {
-        form_id
-    };
     let handle = leptos::mount::mount_to(root, move || {
         leptos::view! { <form::LeadForm site_id form_id api_base started=config /> }
     });

@@ -65,7 +65,8 @@ pub fn widget(tools: &Tools) -> Result<()> {
     let loader = String::from_utf8(read(&root.join("widget/loader/leadglue.js"))?)
         .map_err(|e| e.to_string())?
         .replace("__GLUE__", &format!("./{glue_name}"))
-        .replace("__WASM__", &format!("./{wasm_name}"));
+        .replace("__WASM__", &format!("./{wasm_name}"))
+        .replace("__DEFAULT_FORM__", leadglue_shared::form::DEFAULT_FORM_ID);
     let loader = minify(tools, loader.as_bytes())?;
 
     // Hashed names change with content, so old ones are removed rather than left to pile up.
