@@ -4,8 +4,9 @@
 // Measured in the page, without touching the product's code: an init script records when the
 // loader first attaches a shadow root (the loader has run), and polls each animation frame for
 // the moment the form's name field exists, is enabled and takes typing (interactive). The host
-// page's own DOMContentLoaded and load come from the Navigation Timing entry. Every load is
-// cold: a fresh browser profile, so nothing is cached.
+// page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
+// requests from Resource Timing. Every load starts cold, in a fresh browser profile; the page
+// with the widget is then loaded once more in the same profile (a repeat visit, from cache).
 //
 // Environment: BASE (the Worker), CHROMIUM (the browser), RUNS (loads per variant, default 11).
 import { mkdtempSync, rmSync } from "node:fs";

@@ -260,9 +260,6 @@ impl<'de> Deserialize<'de> for Answer {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
                 Ok(Answer::Text(v.to_owned()))
             }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
-                Ok(Answer::Text(v))
-            }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Answer, E> {
                 Ok(Answer::Number(v))
             }

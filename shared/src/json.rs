@@ -114,10 +114,7 @@ fn path_at(body: &[u8], offset: usize, message: &str) -> String {
                 if i < offset
                     && let Some(Frame::Object(key @ None)) = stack.last_mut()
                 {
-                    *key = Some(
-                        serde_json::from_slice(&body[start..=i.min(body.len() - 1)])
-                            .unwrap_or_default(),
-                    );
+                    *key = Some(serde_json::from_slice(&body[start..=i]).unwrap_or_default());
                     after_key = true;
                 }
             }

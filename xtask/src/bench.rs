@@ -417,17 +417,10 @@ fn widget_timing() -> Result<Value> {
     // (`/bench/without-widget`), and removed again so that no deploy ever ships it.
     let demo = std::fs::read_to_string(root().join("edge/public/index.html"))
         .map_err(|e| format!("edge/public/index.html: {e}"))?;
-    let tag = demo
-        .match_indices("<script")
-        .map(|(at, _)| at)
-        .find(|&at| {
-            demo[at..]
-                .split("</script>")
-                .next()
-                .is_some_and(|t| t.contains("leadglue.js"))
-        })
-        .ok_or("the demo page has no leadglue.js tag")?;
-    let end = tag + demo[tag..].find("</script>").unwrap_or_default() + "</script>".len();
+    let no_tag = || "the demo page has no leadglue.js tag".to_owned();
+    let src = demo.find("leadglue.js").ok_or_else(no_tag)?;
+    let tag = demo[..src].rfind("<script").ok_or_else(no_tag)?;
+    let end = src + demo[src..].find("</script>").ok_or_else(no_tag)? + "</script>".len();
     let _without = WithoutWidget::write(&format!("{}{}", &demo[..tag], &demo[end..]))?;
     let bench = BenchWorker::start("timing", false)?;
     dev::seed_demo_site(&bench.worker().base_url, &bench.admin_token)?;
