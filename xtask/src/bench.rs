@@ -83,7 +83,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // The request path alone (the queue consumer detached: in production it runs in
     // invocations of its own; locally it would share the two cores with wrk and the request
     // path), then the same with the consumer at work, for reference.
-    let request_path = ingest(false, &[1, 8, 32])?;
+    let request_path = ingest(false, &[1, 8, 32, 8, 8])?;
     let with_consumer = ingest(true, &[8])?;
     let ingest = request_path;
     let ratio = ingest.ratio_at_8();
@@ -166,8 +166,9 @@ pub fn run(args: &[String]) -> Result<()> {
         .floor_ratios()
         .map(|(of_health, _)| format!(" (bare INSERT floor in this run: {of_health:.2})"))
         .unwrap_or_default();
+    let runs_at_8 = ingest.runs.iter().filter(|(c, _, _)| *c == 8).count();
     md.push_str(&format!(
-        "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz{floor} | {ratio:.2} | {INGEST_RATIO} | {verdict} |\n"
+        "| lead ingest (request path) at 8 connections ≥ {INGEST_RATIO} of /healthz, median of {runs_at_8} runs{floor} | {ratio:.3} | {INGEST_RATIO} | {verdict} |\n"
     ));
 
     let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
@@ -274,11 +275,18 @@ impl Ingest {
             .unwrap_or_default()
     }
 
+    /// The run at 8 connections that the budget is judged on: the median one by its leads'
+    /// share of `/healthz`, when there are several (the full bench takes three, each with its
+    /// own `/healthz` run just before, since either moves by a few percent from run to run).
     fn at_8(&self) -> Option<(&Load, &Load)> {
-        self.runs
+        let mut at_8: Vec<(&Load, &Load)> = self
+            .runs
             .iter()
-            .find(|(c, _, _)| *c == 8)
+            .filter(|(c, _, _)| *c == 8)
             .map(|(_, health, leads)| (health, leads))
+            .collect();
+        at_8.sort_by(|a, b| (a.1.rps / a.0.rps).total_cmp(&(b.1.rps / b.0.rps)));
+        at_8.get(at_8.len() / 2).copied()
     }
 
     /// The floor's writes at 8 connections as a fraction of this run's `/healthz`, and leadglue's
