@@ -412,7 +412,7 @@ const INTERACTIVE_AFTER_DCL_MS: f64 = 50.0;
 const DCL_NOISE_MS: f64 = 5.0;
 
 /// How much the widget's tag moves the host page's DOMContentLoaded, from loads taken in pairs
-/// (with the tag, then without, one after the other, so that both see the same state of the
+/// (with the tag and without, one right after the other, so that both see the same state of the
 /// machine): the median of the pairs' differences and its 95% bootstrap confidence interval.
 /// Pairing takes out the drift between pairs, and the median is not thrown by the odd slow load
 /// that made the old comparison of two medians flip between runs.
