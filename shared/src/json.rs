@@ -292,6 +292,18 @@ mod tests {
         })
     }
 
+    fn lead_patch() -> Value {
+        json!({ "status": "prospect", "assignee": null, "tags": ["a", "b"] })
+    }
+
+    fn api_key() -> Value {
+        json!({ "name": "CRM sync", "scopes": ["leads:read", "leads:write"] })
+    }
+
+    fn webhook() -> Value {
+        json!({ "url": "https://example.com/hook", "events": ["lead.created"] })
+    }
+
     /// Every place in `value` a mutation can go: the path of each object and array, and of
     /// each member and element.
     fn places(value: &Value, at: &mut Vec<String>, path: &mut Vec<String>) {
@@ -390,27 +402,22 @@ mod tests {
             same::<SiteDefinition>(&mutated(&site(), place, kind, with, pretty));
             let form = serde_json::to_value(default_form()).unwrap();
             same::<FormDefinition>(&mutated(&form, place, kind, with, pretty));
-            let patch = json!({ "status": "prospect", "assignee": null, "tags": ["a", "b"] });
-            same::<LeadPatch>(&mutated(&patch, place, kind, with, pretty));
-            let key = json!({ "name": "CRM sync", "scopes": ["leads:read", "leads:write"] });
-            same::<NewApiKey>(&mutated(&key, place, kind, with, pretty));
-            let hook = json!({ "url": "https://example.com/hook", "events": ["lead.created"] });
-            same::<NewWebhook>(&mutated(&hook, place, kind, with, pretty));
+            same::<LeadPatch>(&mutated(&lead_patch(), place, kind, with, pretty));
+            same::<NewApiKey>(&mutated(&api_key(), place, kind, with, pretty));
+            same::<NewWebhook>(&mutated(&webhook(), place, kind, with, pretty));
         }
     }
 
     #[test]
     fn examples_are_valid_to_begin_with() {
-        let patch = br#"{ "status": "prospect", "assignee": null, "tags": ["a", "b"] }"#;
-        assert!(parse::<LeadPatch>(patch).is_ok());
-        let key = br#"{ "name": "CRM sync", "scopes": ["leads:read", "leads:write"] }"#;
-        assert!(parse::<NewApiKey>(key).is_ok());
-        let hook = br#"{ "url": "https://example.com/hook", "events": ["lead.created"] }"#;
-        assert!(parse::<NewWebhook>(hook).is_ok());
-        assert!(parse::<LeadSubmission>(&serde_json::to_vec(&submission()).unwrap()).is_ok());
-        assert!(parse::<SiteDefinition>(&serde_json::to_vec(&site()).unwrap()).is_ok());
-        let form = serde_json::to_vec(&default_form()).unwrap();
-        assert!(parse::<FormDefinition>(&form).is_ok());
+        let body = |example: Value| serde_json::to_vec(&example).unwrap();
+        assert!(parse::<LeadPatch>(&body(lead_patch())).is_ok());
+        assert!(parse::<NewApiKey>(&body(api_key())).is_ok());
+        assert!(parse::<NewWebhook>(&body(webhook())).is_ok());
+        assert!(parse::<LeadSubmission>(&body(submission())).is_ok());
+        assert!(parse::<SiteDefinition>(&body(site())).is_ok());
+        let form = serde_json::to_value(default_form()).unwrap();
+        assert!(parse::<FormDefinition>(&body(form)).is_ok());
     }
 
     #[test]
