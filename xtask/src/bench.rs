@@ -254,6 +254,11 @@ struct Load {
 }
 
 impl Load {
+    /// This load's throughput as a fraction of `base`'s (the budget's ratio).
+    fn share_of(&self, base: &Load) -> f64 {
+        self.rps / base.rps
+    }
+
     fn json(&self) -> Value {
         json!({ "rps": self.rps, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
                 "runtime_cpu_ms_per_request": self.cpu_ms })
@@ -271,7 +276,7 @@ struct Ingest {
 impl Ingest {
     fn ratio_at_8(&self) -> f64 {
         self.at_8()
-            .map(|(health, leads)| leads.rps / health.rps)
+            .map(|(health, leads)| leads.share_of(health))
             .unwrap_or_default()
     }
 
@@ -285,7 +290,7 @@ impl Ingest {
             .filter(|(c, _, _)| *c == 8)
             .map(|(_, health, leads)| (health, leads))
             .collect();
-        at_8.sort_by(|a, b| (a.1.rps / a.0.rps).total_cmp(&(b.1.rps / b.0.rps)));
+        at_8.sort_by(|a, b| a.1.share_of(a.0).total_cmp(&b.1.share_of(b.0)));
         at_8.get(at_8.len() / 2).copied()
     }
 
@@ -294,7 +299,7 @@ impl Ingest {
     fn floor_ratios(&self) -> Option<(f64, f64)> {
         let (health, leads) = self.at_8()?;
         let floor = self.floor.as_ref()?;
-        Some((floor.rps / health.rps, leads.rps / floor.rps))
+        Some((floor.share_of(health), leads.share_of(floor)))
     }
 
     fn json(&self) -> Value {
@@ -305,7 +310,7 @@ impl Ingest {
                     "connections": c,
                     "healthz": h.json(),
                     "leads": l.json(),
-                    "ratio": l.rps / h.rps,
+                    "ratio": l.share_of(h),
                 })
             })
             .collect()
@@ -326,7 +331,7 @@ impl Ingest {
                 l.p50_ms,
                 l.p99_ms,
                 cpu(l),
-                l.rps / h.rps
+                l.share_of(h)
             ));
         }
         md.push_str(
@@ -414,8 +419,8 @@ const DCL_NOISE_MS: f64 = 5.0;
 /// How much the widget's tag moves the host page's DOMContentLoaded, from loads taken in pairs
 /// (with the tag and without, one right after the other, so that both see the same state of the
 /// machine): the median of the pairs' differences and its 95% bootstrap confidence interval.
-/// Pairing takes out the drift between pairs, and the median is not thrown by the odd slow load
-/// that made the old comparison of two medians flip between runs.
+/// Pairing takes out the drift between pairs; the interval says how sure the shift is, where the
+/// old rule (two medians against half the range of one variant) flipped from run to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Shift {
     median: f64,
@@ -943,7 +948,7 @@ mod tests {
 
     #[test]
     fn one_slow_load_does_not_make_a_shift() {
-        // The old comparison of two medians failed a run like this one.
+        // One load slowed by something else, among pairs within 2 ms of each other.
         let s =
             Shift::of_pairs(&pairs(|i| if i == 3 { 60.0 } else { [1.0, -2.0][i % 2] })).unwrap();
         assert!(s.median.abs() <= 2.0 && s.within_noise(), "{s:?}");
