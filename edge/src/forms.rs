@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use leadglue_shared::form::{DEFAULT_FORM_ID, DEFAULT_FORM_VERSION};
 use leadglue_shared::{
-    EmbedConfig, FieldError, FormDefinition, VersionedForm, default_form, json, validate,
+    EmbedConfig, FieldError, FormDefinition, VersionedForm, default_form, json, markup, validate,
 };
 use worker::{Env, Request, Response};
 
@@ -96,6 +96,28 @@ pub async fn get(
     };
     response.headers_mut().set("etag", &etag)?;
     sites::public_answer(response, origin.as_deref())
+}
+
+/// `GET /v1/sites/{site}/forms/{form}/html`: the form's first step as HTML, with its styles
+/// (`leadglue_shared::markup`), for the loader to show before the widget's wasm is fetched.
+/// It carries a fresh render token (the minimum fill time counts from when the form was shown),
+/// so it is never cached. Refusals are the configuration's, as problem documents: the loader
+/// then leaves it to the widget to say why.
+pub async fn html(
+    req: &Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+    form_id: &str,
+) -> Result<Response, AppError> {
+    let (site, origin) = sites::for_origin(req, env, repo, site_id).await?;
+    let form = resolve(repo, site_id, form_id, None)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let token = sites::new_render_token(env, site_id)?;
+    let mut response = Response::from_html(markup::first_step(&site.config, &form, &token))?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(http::answer_to(response, origin.as_deref()))
 }
 
 /// `PUT /v1/admin/sites/{site}/forms/{form}`: stores a new version of a form. Answers with the

@@ -68,6 +68,19 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             allow: "GET, HEAD, OPTIONS",
         }),
 
+        (["v1", "sites", site, "forms", form, "html"], Method::Get | Method::Head) => {
+            public(env, origin, async |repo| {
+                forms::html(&req, env, repo, site, form).await
+            })
+            .await
+        }
+        (["v1", "sites", _, "forms", _, "html"], Method::Options) => {
+            preflight(env, origin, "GET").await
+        }
+        (["v1", "sites", _, "forms", _, "html"], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, OPTIONS",
+        }),
+
         (["v1", "leads", "export"], Method::Get | Method::Head) => {
             with_repo(env, async |repo| sales::export(&req, env, repo).await).await
         }

@@ -32,11 +32,16 @@ pub async fn render_token(
     site_id: &str,
 ) -> Result<Response, AppError> {
     let (_, origin) = for_origin(req, env, repo, site_id).await?;
-    let key = config::render_token_key(env).map_err(AppError::Internal)?;
-    let token = spam::render_token(&key, site_id, crate::now_ms());
+    let token = new_render_token(env, site_id)?;
     let mut response = http::json(200, &RenderToken { token })?;
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(http::answer_to(response, origin.as_deref()))
+}
+
+/// A render token for `site_id`, signed now.
+pub fn new_render_token(env: &Env, site_id: &str) -> Result<String, AppError> {
+    let key = config::render_token_key(env).map_err(AppError::Internal)?;
+    Ok(spam::render_token(&key, site_id, crate::now_ms()))
 }
 
 #[derive(serde::Serialize)]

@@ -6,6 +6,7 @@ pub mod followup;
 pub mod form;
 pub mod json;
 pub mod locale;
+pub mod markup;
 pub mod problem;
 pub mod sales;
 pub mod score;

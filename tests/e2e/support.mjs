@@ -183,12 +183,26 @@ export class LeadForm {
     await this.thankYou.waitFor();
   }
 
+  /**
+   * Evaluates `fn(shadowRoot, arg)` on the widget's shadow root in one go. (A locator's element
+   * may be the plain-HTML form's, replaced by the widget's between finding it and evaluating.)
+   */
+  async inWidget(fn, arg) {
+    // The shadow root stays for the page's life; only what is in it is replaced.
+    const root = await this.page.evaluateHandle(
+      () => [...document.querySelectorAll("*")].find((el) => el.shadowRoot).shadowRoot,
+    );
+    try {
+      return await root.evaluate(fn, arg);
+    } finally {
+      await root.dispose();
+    }
+  }
+
   /** Presses Tab until the element with this test id has focus inside the widget. */
   async tabTo(testid, limit = 40) {
     for (let i = 0; i < limit; i++) {
-      const focused = await this.page
-        .getByTestId("leadglue")
-        .evaluate((el) => el.getRootNode().activeElement?.dataset.testid ?? null);
+      const focused = await this.inWidget((root) => root.activeElement?.dataset.testid ?? null);
       if (focused === testid) return;
       await this.page.keyboard.press("Tab");
     }
@@ -197,15 +211,15 @@ export class LeadForm {
 
   /** The error message tied to a field through aria-describedby, or null. */
   async describedError(field) {
-    return this.page.getByTestId(field).evaluate((el) => {
-      const id = el.getAttribute("aria-describedby");
-      return id ? el.getRootNode().getElementById(id)?.textContent ?? "" : null;
-    });
+    return this.inWidget((root, field) => {
+      const id = root.querySelector(`[data-testid="${field}"]`).getAttribute("aria-describedby");
+      return id ? root.getElementById(id)?.textContent ?? "" : null;
+    }, field);
   }
 
   /** The id of the focused element inside the widget's shadow root. */
   async focusedId() {
-    return this.page.getByTestId("leadglue").evaluate((el) => el.getRootNode().activeElement?.id ?? null);
+    return this.inWidget((root) => root.activeElement?.id ?? null);
   }
 }
 

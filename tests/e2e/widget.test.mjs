@@ -4,7 +4,7 @@ import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { base, d1, hostSite, putSite, root, uniqueEmail, withBrowser } from "./support.mjs";
+import { base, d1, eventually, hostSite, putSite, root, uniqueEmail, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -68,6 +68,7 @@ describe("on the demo landing page", () => {
     await form.ready(demo.consent_text);
     await form.fill({ name: "Ada", email: "ada.example.com", consent: false });
     await form.submit();
+    await page.locator("#lg-email-error").filter({ hasText: /./ }).waitFor();
 
     assert.equal(await form.describedError("email"), "Please enter a valid email address, like name@example.com.");
     assert.equal(await form.describedError("consent"), "Please tick the box so we may reply to you.");
@@ -97,6 +98,8 @@ describe("on the demo landing page", () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
     await form.submit();
+    // Sent before the widget is there: it answers once it has taken over.
+    await page.locator("#lg-name-error").filter({ hasText: /./ }).waitFor();
     assert.equal(await form.focusedId(), "lg-name");
     assert.equal(await form.describedError("name"), "Please enter your name.");
     assert.equal(await form.describedError("email"), "Please enter your email address.");
@@ -255,18 +258,111 @@ describe("embedding", () => {
     }
   });
 
-  test("the host page never waits for the wasm: far below the fold it loads after the page", async () => {
+  test("the host page never waits for the form: far below the fold it shows after the page", async () => {
     const html = `<!doctype html><html><head><meta charset="utf-8"></head><body>
       <div style="height: 5000px">Long article</div>
       <script type="module" src="/widget/v1/leadglue.js" data-site="demo"></script></body></html>`;
     await page.route(`${base}/long.html`, (r) => r.fulfill({ contentType: "text/html", body: html }));
     await page.goto(`${base}/long.html`, { waitUntil: "load" });
     await form.ready(demo.consent_text);
-    const { wasmStart, loadStart } = await page.evaluate(() => ({
-      wasmStart: performance.getEntriesByType("resource").find((e) => e.name.endsWith(".wasm"))?.startTime,
+    const { formStart, loadStart } = await page.evaluate(() => ({
+      formStart: performance.getEntriesByType("resource").find((e) => e.name.endsWith("/html"))?.startTime,
       loadStart: performance.getEntriesByType("navigation")[0].loadEventStart,
     }));
-    assert.ok(wasmStart > 0, "the wasm is fetched once the browser is idle");
-    assert.ok(wasmStart >= loadStart, `the wasm (at ${wasmStart} ms) was not requested before the load event (${loadStart} ms)`);
+    assert.ok(formStart > 0, "the form is fetched once the browser is idle");
+    assert.ok(formStart >= loadStart, `the form (at ${formStart} ms) was not requested before the load event (${loadStart} ms)`);
   });
+});
+
+describe("before the widget loads", () => {
+  const requested = (p, test) =>
+    p.evaluate((source) => performance.getEntriesByType("resource").some((e) => new RegExp(source).test(e.name)), test.source);
+  const shownAsHtml = (p) => p.getByTestId("leadglue").evaluate((el) => el.hasAttribute("data-render-token"));
+  /** Holds the widget's wasm back until the returned function is called. */
+  const holdWasm = async (p) => {
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await p.route("**/*.wasm", async (route) => {
+      await held;
+      await route.continue();
+    });
+    return release;
+  };
+  /** Where each visible control, label, text and button of the first step is, and what it says. */
+  const layout = (p) =>
+    p.getByTestId("leadglue").evaluate((el) =>
+      [...el.querySelectorAll("h2, p, label, input, textarea, button, span")]
+        .filter((e) => e.getClientRects().length > 0)
+        .map((e) => {
+          const r = e.getBoundingClientRect();
+          const text = e.matches("input, textarea") ? `[${e.name}]` : e.textContent.trim();
+          return `${e.tagName} ${text} @${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.width)}x${Math.round(r.height)}`;
+        }),
+    );
+
+  test("a visitor who never touches the form downloads no WebAssembly", async () => {
+    await page.goto(`${base}/`, { waitUntil: "load" });
+    await form.ready(demo.consent_text);
+    // Past the load event and an idle period, when the widget used to be fetched.
+    await page.waitForTimeout(1500);
+    assert.equal(await requested(page, /\.wasm$/), false, "no wasm");
+    assert.equal(await requested(page, /\/assets\/.*\.js$/), false, "no glue");
+    assert.equal(await shownAsHtml(page), true);
+
+    await form.name.focus();
+    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    assert.equal(await requested(page, /\.wasm$/), true, "the first touch fetches it");
+  });
+
+  test("the widget takes over what was typed and ticked, the focus and the caret, in the same layout", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const before = await layout(page);
+    const release = await holdWasm(page);
+    await form.email.fill("ada@example.com");
+    await form.consent.check();
+    await form.message.fill("Pricing for 40 seats?");
+    await form.name.pressSequentially("Ada Lovelace");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("ArrowLeft");
+    assert.equal(await shownAsHtml(page), true, "still the plain form while the wasm is held");
+
+    release();
+    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    assert.equal(await form.name.inputValue(), "Ada Lovelace");
+    assert.equal(await form.email.inputValue(), "ada@example.com");
+    assert.equal(await form.message.inputValue(), "Pricing for 40 seats?");
+    assert.equal(await form.consent.isChecked(), true);
+    assert.equal(await form.focusedId(), "lg-name");
+    assert.equal(await form.name.evaluate((i) => [i.selectionStart, i.selectionEnd].join()), "10,10");
+    // Typing goes on where it stopped.
+    await page.keyboard.type("x");
+    assert.equal(await form.name.inputValue(), "Ada Lovelaxce");
+
+    // The same form, in the same place: compared with the fields emptied as they were.
+    await form.name.fill("");
+    await form.email.fill("");
+    await form.message.fill("");
+    await form.consent.uncheck();
+    await form.name.blur();
+    assert.deepEqual(await layout(page), before);
+  });
+
+  test("a form sent before the widget arrived goes on once it has: one step, then the lead", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const release = await holdWasm(page);
+    const email = uniqueEmail("early");
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    assert.equal(await shownAsHtml(page), true, "still the plain form while the wasm is held");
+    release();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.progress.textContent(), "Step 2 of 2");
+    await form.qualify(warm);
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
 });

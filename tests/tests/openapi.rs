@@ -213,6 +213,27 @@ fn every_documented_operation_answers_as_documented() {
         "/v1/sites/{site}/forms/{form}",
         &worker.send("OPTIONS", &form_path, &preflight, None),
     );
+    let html = worker.get(&format!("{form_path}/html"), &origin);
+    spec.check("GET", "/v1/sites/{site}/forms/{form}/html", &html);
+    assert!(html.body.contains("data-render-token=\""), "{}", html.body);
+    spec.check(
+        "GET",
+        "/v1/sites/{site}/forms/{form}/html",
+        &worker.get(
+            &format!("{form_path}/html"),
+            &[("origin", "https://elsewhere.example")],
+        ),
+    );
+    spec.check(
+        "GET",
+        "/v1/sites/{site}/forms/{form}/html",
+        &worker.get(&format!("/v1/sites/{site}/forms/nosuchform/html"), &origin),
+    );
+    spec.check(
+        "OPTIONS",
+        "/v1/sites/{site}/forms/{form}/html",
+        &worker.send("OPTIONS", &format!("{form_path}/html"), &preflight, None),
+    );
     spec.check(
         "GET",
         "/v1/admin/sites/{site}/templates/{template}",

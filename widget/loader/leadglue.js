@@ -3,25 +3,53 @@
 // (`async`: a plain module script is deferred, and deferred scripts hold up the page's
 // DOMContentLoaded until they have been fetched and run; an async one holds up nothing.)
 // It opens a Shadow DOM where each such tag stands (or in the element whose id is in
-// data-target; data-form picks one of the site's forms) and loads the form's WebAssembly only when a form nears the viewport or the page
-// has loaded and the browser is idle, so the host page never waits for it.
+// data-target; data-form picks one of the site's forms). When a form nears the viewport, or
+// the page has loaded and the browser is idle, it shows the form's first step as plain HTML
+// from the edge: visitors can fill it in at once. The widget itself (its WebAssembly) is
+// fetched only when a visitor first touches the form, and takes over from the HTML with what
+// they typed; a visitor who never touches it never downloads it.
 // __GLUE__ and __WASM__ are replaced at build time with content-hashed file names,
 // __DEFAULT_FORM__ with the built-in form's id (shared::form::DEFAULT_FORM_ID).
 
 const here = import.meta.url;
 const origin = new URL(here).origin;
 let app;
-// The glue and the wasm are asked for together, not one after the other.
-const load = () => {
-  if (!app) {
-    const wasm = fetch(new URL("__WASM__", here));
-    app = import(new URL("__GLUE__", here).href).then(async (m) => {
-      await m.default({ module_or_path: wasm });
+// The glue and the wasm are asked for together, not one after the other. A failure (offline)
+// is forgotten, so that the next touch tries again.
+const load = () =>
+  (app ||= import(new URL("__GLUE__", here).href).then(
+    async (m) => {
+      await m.default({ module_or_path: fetch(new URL("__WASM__", here)) });
       return m;
-    });
-  }
-  return app;
+    },
+    (e) => {
+      app = 0;
+      throw e;
+    },
+  ));
+
+// localStorage may be unavailable (privacy modes): then there is nothing to read or keep.
+const stored = (f) => {
+  try {
+    return f(localStorage);
+  } catch {}
 };
+
+// The visit's first page, kept for the widget to send with the lead (its `attribution` module
+// reads it): written here because the widget may never load on that page.
+const remember = (site) =>
+  stored((s) => {
+    const key = `leadglue:first-touch:${site}`;
+    let kept;
+    try {
+      kept = JSON.parse(s.getItem(key));
+    } catch {}
+    // Kept for 90 days, then a visit starts afresh.
+    if (!(Date.now() - kept?.at < 7776e6)) {
+      const touch = { landing_page: location.href, referrer: document.referrer || undefined };
+      s.setItem(key, JSON.stringify({ touch, at: Date.now() }));
+    }
+  });
 
 // A module runs once however many tags name it, so one run serves every tag. An async one may
 // run before the page is parsed: then it waits for the tags, targets and <body> to exist.
@@ -34,18 +62,45 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
   // <body> (which exists by now: see `run` below).
   if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
   const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
-  let seen;
+  const site = tag.dataset.site;
+  const form = tag.dataset.form || "__DEFAULT_FORM__";
+  const api = `${origin}/v1/sites/${site}/forms/${form}`;
+  let booted, seen;
+  // The widget: its configuration is asked for with the glue and the wasm, rather than by the
+  // wasm once it runs (a round trip less).
+  const boot = () => {
+    if (booted) return;
+    booted = 1;
+    const config = fetch(api);
+    config.catch(() => {}); // a failure is the widget's to report, once it runs
+    load().then(
+      (m) => m.mount(root, site, form, origin, config),
+      () => (booted = 0),
+    );
+  };
   const start = () => {
     if (seen) return;
     seen = 1;
     io.disconnect();
-    // The form's configuration is asked for now too, rather than by the wasm once it runs (a
-    // round trip less before the form shows).
-    const site = tag.dataset.site;
-    const form = tag.dataset.form || "__DEFAULT_FORM__";
-    const config = fetch(`${origin}/v1/sites/${site}/forms/${form}`);
-    config.catch(() => {}); // a failure is the widget's to report, once it runs
-    load().then((m) => m.mount(root, site, form, origin, config));
+    fetch(`${api}/html`)
+      .then((r) => (r.ok ? r.text() : Promise.reject()))
+      .then((html) => {
+        root.innerHTML = html;
+        const shown = root.querySelector(".lg");
+        for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
+        // Sent before the widget is there: it sends it once it has taken over.
+        shown.addEventListener("submit", (e) => {
+          e.preventDefault();
+          root.dataset.held = 1;
+          boot();
+        });
+        if (shown.hasAttribute("data-first-touch")) remember(site);
+        // A submission an earlier page could not deliver: the widget sends it now.
+        if (stored((s) => Object.keys(s).some((k) => k.startsWith(`leadglue:outbox:${site}:`)))) boot();
+      })
+      // No markup (offline, or the edge refuses this page): the widget shows the form itself,
+      // or says why it cannot.
+      .catch(boot);
   };
   const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
     rootMargin: "400px",

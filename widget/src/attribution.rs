@@ -1,25 +1,20 @@
 //! First-touch attribution without cookies: the first page of a visit, kept in the site's own
-//! `localStorage` (and only when the site allows it).
+//! `localStorage` (and only when the site allows it). The loader keeps it (`remember` in
+//! `widget/loader/leadglue.js`), since the widget itself loads only on pages where the visitor
+//! touches the form; the widget reads it here.
 
 use leadglue_shared::attribution::FirstTouch;
-use leadglue_shared::codec::{self, FromJson, ObjectWriter, ToJson, Value};
+use leadglue_shared::codec::{self, FromJson, Value};
 
-/// How long a first touch is remembered: a later visit after this starts afresh.
+/// How long a first touch is remembered: a later visit after this starts afresh (the loader's
+/// `7776e6`).
 const KEEP_MS: f64 = 90.0 * 24.0 * 3600.0 * 1000.0;
 
-/// What is kept: `{"touch": {…}, "at": <ms since the epoch>}` (the format serde wrote before).
+/// What the loader keeps: `{"touch": {"landing_page": …, "referrer": …}, "at": <ms since the
+/// epoch>}`.
 struct Stored {
     touch: FirstTouch,
     at: f64,
-}
-
-impl ToJson for Stored {
-    fn write_json(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .member("touch", &self.touch)
-            .member("at", &self.at)
-            .end();
-    }
 }
 
 impl FromJson for Stored {
@@ -55,20 +50,6 @@ pub fn this_page() -> FirstTouch {
         landing_page: window.location().href().unwrap_or_default(),
         referrer,
     }
-}
-
-/// Remembers this page as the visit's first touch, unless one is already remembered and recent.
-/// Storage can be unavailable (privacy modes, full quota): attribution is then this page's.
-pub fn remember(site_id: &str) {
-    let Some(storage) = storage() else { return };
-    if recall_from(&storage, site_id).is_some() {
-        return;
-    }
-    let stored = Stored {
-        touch: this_page(),
-        at: js_sys::Date::now(),
-    };
-    let _ = storage.set_item(&key(site_id), &stored.to_json());
 }
 
 /// The visit's first touch if one is remembered, else this page.

@@ -15,15 +15,12 @@ use wasm_bindgen::prelude::Closure;
 use crate::api::{self, SendError};
 use crate::attribution;
 use crate::fields::{self, QuestionField, TextArea, TextField, described_by, invalid};
+use crate::takeover::{Takeover, Typed};
 use crate::thanks::ThankYou;
 use crate::{outbox, turnstile};
 
-/// The form's styles, shipped inside the wasm (so no comments in the file: every byte counts).
-/// Sizes are in em, never rem: rem follows the host page's root font size. The host page's
-/// styles cannot reach inside the shadow root, but inherited properties (font, colour, line
-/// height, …) still flow in through the host element, so `:host` resets them all, with
-/// `!important` because outer rules on the host otherwise win over `:host`.
-const CSS: &str = include_str!("style.css");
+/// The form's styles, one copy for the widget and the edge's plain-HTML form.
+use leadglue_shared::markup::CSS;
 
 /// Contact fields, on step 1 in this order. Any other field that is not an answer (a
 /// misconfigured embed) is shown as a general error.
@@ -55,7 +52,11 @@ pub fn LeadForm(
     api_base: String,
     /// The configuration request, when the loader has already sent it.
     started: Option<js_sys::Promise>,
+    /// The loader's plain-HTML form this one replaces once it is shown (or says why it
+    /// cannot be).
+    takeover: Option<Takeover>,
 ) -> impl IntoView {
+    let render_token = takeover.as_ref().and_then(|t| t.render_token.clone());
     let slot = NodeRef::<html::Div>::new();
     let status = NodeRef::<html::P>::new();
     let owner = Owner::current();
@@ -66,13 +67,11 @@ pub fn LeadForm(
         };
         match loaded {
             Ok(config) => {
-                if config.site.first_touch_attribution {
-                    attribution::remember(&config.site.id);
-                }
                 status.remove();
+                let typed = takeover.as_ref().map(Takeover::typed).unwrap_or_default();
                 show(owner, &slot, move || {
                     let api_base = StoredValue::new(api_base);
-                    view! { <Flow config api_base /> }
+                    view! { <Flow config api_base render_token typed /> }
                 });
             }
             Err(err) => {
@@ -84,6 +83,9 @@ pub fn LeadForm(
                 let _ = status.set_attribute("data-testid", "unavailable");
                 status.set_text_content(Some(&reason));
             }
+        }
+        if let Some(takeover) = takeover {
+            takeover.finish();
         }
     });
     view! {
@@ -108,22 +110,29 @@ fn show<V: IntoView>(owner: Option<Owner>, parent: &web_sys::Element, view: impl
     }
 }
 
+/// The form itself. `render_token` and `typed`: the token the edge signed with the plain-HTML
+/// form, and what the visitor typed there, if the form was first shown that way.
 #[component]
-fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
+fn Flow(
+    config: EmbedConfig,
+    api_base: StoredValue<String>,
+    render_token: Option<String>,
+    typed: Typed,
+) -> impl IntoView {
     let EmbedConfig { site, form } = config;
     let questions = form.definition.questions.clone();
-    let steps: u8 = if questions.is_empty() { 1 } else { 2 };
+    let steps = leadglue_shared::markup::steps(&form);
     let form = StoredValue::new(form);
     let site = StoredValue::new(site);
 
-    let name = RwSignal::new(String::new());
-    let email = RwSignal::new(String::new());
-    let company = RwSignal::new(String::new());
-    let phone = RwSignal::new(String::new());
-    let message = RwSignal::new(String::new());
-    let consent = RwSignal::new(false);
+    let name = RwSignal::new(typed.text("name"));
+    let email = RwSignal::new(typed.text("email"));
+    let company = RwSignal::new(typed.text("company"));
+    let phone = RwSignal::new(typed.text("phone"));
+    let message = RwSignal::new(typed.text("message"));
+    let consent = RwSignal::new(typed.ticked("consent"));
     // The honeypot: hidden from people (and assistive technology); bots fill it in.
-    let website = RwSignal::new(String::new());
+    let website = RwSignal::new(typed.text("website"));
     let answers = RwSignal::new(Answers::new());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let step = RwSignal::new(1u8);
@@ -136,14 +145,17 @@ fn Flow(config: EmbedConfig, api_base: StoredValue<String>) -> impl IntoView {
     let form_el = NodeRef::<html::Form>::new();
     // Stored, so that the closures that use it stay `Copy`.
     let owner = StoredValue::new(Owner::current());
-    // Proof of when the form was shown (the site's minimum fill time), fetched without holding
-    // up the form.
-    let render_token = StoredValue::new(None::<String>);
-    spawn_local(async move {
-        let (api, site_id) = (api_base.get_value(), site.with_value(|s| s.id.clone()));
-        let token = api::render_token(&api, &site_id).await;
-        render_token.update_value(|t| *t = t.take().or(token));
-    });
+    // Proof of when the form was shown (the site's minimum fill time): the plain-HTML form's,
+    // or fetched now without holding up the form.
+    let fetch_token = render_token.is_none();
+    let render_token = StoredValue::new(render_token);
+    if fetch_token {
+        spawn_local(async move {
+            let (api, site_id) = (api_base.get_value(), site.with_value(|s| s.id.clone()));
+            let token = api::render_token(&api, &site_id).await;
+            render_token.update_value(|t| *t = t.take().or(token));
+        });
+    }
     let turnstile_box = NodeRef::<html::Div>::new();
     let turnstile_token = StoredValue::new(None::<String>);
     let turnstile_id = StoredValue::new(None::<String>);

@@ -7,6 +7,7 @@ mod attribution;
 mod fields;
 mod form;
 mod outbox;
+mod takeover;
 mod thanks;
 mod turnstile;
 
@@ -14,10 +15,11 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 /// Renders form `form_id` of `site_id` into `root` (an
 /// element inside the loader's shadow root), talking to the edge at `api_base` (the origin the
-/// loader was served from). `config` is the loader's request for the form's configuration,
-/// sent while the wasm was loading (`GET {api_base}/v1/sites/{site_id}/forms/{form_id}`); without
-/// it, or if the URL it asked for reads differently (the browser's normalising of it), the form
-/// asks itself.
+/// loader was served from). When `root` holds the loader's plain-HTML form, the widget's form
+/// takes its place once it is ready, with what the visitor typed there (see [`takeover`]).
+/// `config` is the loader's request for the form's configuration, sent while the wasm was
+/// loading (`GET {api_base}/v1/sites/{site_id}/forms/{form_id}`); without it, or if the URL it
+/// asked for reads differently (the browser's normalising of it), the form asks itself.
 #[wasm_bindgen]
 pub fn mount(
     root: web_sys::HtmlElement,
@@ -26,8 +28,10 @@ pub fn mount(
     api_base: String,
     config: Option<js_sys::Promise>,
 ) {
-    let handle = leptos::mount::mount_to(root, move || {
-        leptos::view! { <form::LeadForm site_id form_id api_base started=config /> }
+    let takeover = takeover::Takeover::of(&root);
+    let target = takeover.as_ref().map_or(root, takeover::Takeover::built);
+    let handle = leptos::mount::mount_to(target, move || {
+        leptos::view! { <form::LeadForm site_id form_id api_base started=config takeover /> }
     });
     // The form lives as long as the page.
     handle.forget();

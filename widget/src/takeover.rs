@@ -1,0 +1,207 @@
+//! The widget taking over from the loader's plain-HTML form (`leadglue_shared::markup`), which
+//! the visitor may be filling in at that very moment. The widget's own form is built aside,
+//! then put in the markup's place in one synchronous step that carries over what was typed or
+//! ticked, the focus and the caret, and a submit the visitor made before the widget was there:
+//! no keystroke can fall between the two forms, since none is handled until the step ends.
+
+use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    Element, Event, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextAreaElement,
+};
+
+/// Set by the loader on the widget's root when the visitor sent the form before the widget was
+/// there.
+const HELD_SUBMIT: &str = "data-held";
+
+/// The loader's markup in `root`, and the detached element the widget's form is built in.
+pub struct Takeover {
+    root: HtmlElement,
+    built: HtmlElement,
+    /// Signed by the edge when it rendered the markup: when the form was shown.
+    pub render_token: Option<String>,
+}
+
+impl Takeover {
+    /// A takeover of the markup in `root`, if the loader showed some.
+    pub fn of(root: &HtmlElement) -> Option<Self> {
+        let shown = root
+            .query_selector(&format!("[{RENDER_TOKEN_ATTRIBUTE}]"))
+            .ok()??;
+        Some(Takeover {
+            root: root.clone(),
+            built: leptos::prelude::document()
+                .create_element("div")
+                .ok()?
+                .unchecked_into(),
+            render_token: shown.get_attribute(RENDER_TOKEN_ATTRIBUTE),
+        })
+    }
+
+    /// What the visitor has typed or ticked in the markup so far, for the widget's form to
+    /// start from. (Its controls' values are set after the takeover by effects that run a
+    /// moment later: from the same values, they leave the caret where it was.)
+    pub fn typed(&self) -> Typed {
+        Typed(controls(&self.root))
+    }
+
+    /// Where the widget builds its form until [`Takeover::finish`].
+    pub fn built(&self) -> HtmlElement {
+        self.built.clone()
+    }
+
+    /// Puts what was built in the markup's place, with the visitor's input.
+    pub fn finish(self) {
+        let Takeover { root, built, .. } = self;
+        let typed: Vec<(String, Control)> = controls(&root);
+        let focused = root
+            .get_root_node()
+            .dyn_into::<web_sys::ShadowRoot>()
+            .ok()
+            .and_then(|r| r.active_element())
+            .and_then(|el| {
+                let control = Control::of(&el)?;
+                Some((el.get_attribute("name")?, control.selection()))
+            });
+        let held = root.has_attribute(HELD_SUBMIT);
+        let _ = root.remove_attribute(HELD_SUBMIT);
+
+        root.set_text_content(None);
+        while let Some(node) = built.first_child() {
+            let _ = root.append_child(&node);
+        }
+
+        for (name, was) in typed {
+            if let Some(now) = named(&root, &name).as_ref().and_then(Control::of) {
+                now.take(&was);
+            }
+        }
+        if let Some((name, selection)) = focused
+            && let Some(el) = named(&root, &name)
+        {
+            let _ = el.unchecked_ref::<HtmlElement>().focus();
+            if let (Some(control), Some((start, end))) = (Control::of(&el), selection) {
+                control.select(start, end);
+            }
+        }
+        if held
+            && let Some(form) = root
+                .query_selector("form")
+                .ok()
+                .flatten()
+                .and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
+        {
+            let _ = form.request_submit();
+        }
+    }
+}
+
+/// The markup's controls, by name.
+#[derive(Default)]
+pub struct Typed(Vec<(String, Control)>);
+
+impl Typed {
+    fn get(&self, name: &str) -> Option<&Control> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// The text in control `name` (empty if there is none).
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).map(Control::value).unwrap_or_default()
+    }
+
+    /// Whether checkbox `name` is ticked.
+    pub fn ticked(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Control::Input(i)) if i.checked())
+    }
+}
+
+/// A form control that holds visitor input.
+enum Control {
+    Input(HtmlInputElement),
+    TextArea(HtmlTextAreaElement),
+}
+
+impl Control {
+    fn of(el: &Element) -> Option<Self> {
+        if let Some(input) = el.dyn_ref::<HtmlInputElement>() {
+            Some(Control::Input(input.clone()))
+        } else {
+            el.dyn_ref::<HtmlTextAreaElement>()
+                .map(|t| Control::TextArea(t.clone()))
+        }
+    }
+
+    fn value(&self) -> String {
+        match self {
+            Control::Input(i) => i.value(),
+            Control::TextArea(t) => t.value(),
+        }
+    }
+
+    fn is_checkbox(&self) -> bool {
+        matches!(self, Control::Input(i) if i.type_() == "checkbox")
+    }
+
+    /// The caret or selection, where the control has one (email inputs do not expose it).
+    fn selection(&self) -> Option<(u32, u32)> {
+        let range = match self {
+            Control::Input(i) => (i.selection_start(), i.selection_end()),
+            Control::TextArea(t) => (t.selection_start(), t.selection_end()),
+        };
+        match range {
+            (Ok(Some(start)), Ok(Some(end))) => Some((start, end)),
+            _ => None,
+        }
+    }
+
+    fn select(&self, start: u32, end: u32) {
+        let _ = match self {
+            Control::Input(i) => i.set_selection_range(start, end),
+            Control::TextArea(t) => t.set_selection_range(start, end),
+        };
+    }
+
+    /// Takes over `was`'s value (or tick), telling the widget's handlers as typing would.
+    fn take(&self, was: &Control) {
+        let (changed, event) = match (self, was) {
+            (Control::Input(now), Control::Input(was)) if self.is_checkbox() => {
+                let changed = now.checked() != was.checked();
+                now.set_checked(was.checked());
+                (changed, "change")
+            }
+            _ => {
+                let value = was.value();
+                let changed = !value.is_empty() && value != self.value();
+                match self {
+                    Control::Input(i) => i.set_value(&value),
+                    Control::TextArea(t) => t.set_value(&value),
+                }
+                (changed, "input")
+            }
+        };
+        if changed && let Ok(event) = Event::new(event) {
+            let target: &web_sys::EventTarget = match self {
+                Control::Input(i) => i,
+                Control::TextArea(t) => t,
+            };
+            let _ = target.dispatch_event(&event);
+        }
+    }
+}
+
+/// The named controls under `root`, by name.
+fn controls(root: &HtmlElement) -> Vec<(String, Control)> {
+    let Ok(list) = root.query_selector_all("input[name], textarea[name]") else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
+        .filter_map(|el| Some((el.get_attribute("name")?, Control::of(&el)?)))
+        .collect()
+}
+
+/// The control named `name` under `root` (names are the widget's own: letters and `_`).
+fn named(root: &HtmlElement, name: &str) -> Option<Element> {
+    root.query_selector(&format!("[name=\"{name}\"]")).ok()?
+}
