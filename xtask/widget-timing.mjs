@@ -11,6 +11,15 @@
 // start-up, which competes for the two cores and only adds noise). The page with the widget is
 // then loaded once more in the same context (a repeat visit, from cache).
 //
+// The form comes first as static markup (an HTML fragment the loader fetches), and the glue,
+// wasm and configuration only on the visitor's first interaction with it. So once the form is
+// interactive and the page idle, each visit with the widget checks that neither the glue nor the
+// wasm was asked for yet, then focuses the name field and types into it, as a visitor would, and
+// measures the takeover: from the first interaction (the first focusin, pointerdown or keydown
+// inside a shadow root, as the page saw it) to the first frame where the widget's shadow root
+// holds a name field and no element with a `data-render-token` (the static markup's) is left. It
+// then checks that what was typed, and the focus, survived the takeover.
+//
 // Environment: BASE (the Worker), CHROMIUM (the browser), RUNS (loads per variant, default 15).
 import { chromium } from "playwright-core";
 import { launchOptions } from "../tests/e2e/chromium.mjs";
@@ -36,6 +45,27 @@ const probe = () => {
     requestAnimationFrame(poll);
   };
   requestAnimationFrame(poll);
+  // The visitor's first interaction with a form (these events cross the shadow boundary), and
+  // from then on, each frame, whether the wasm has taken the static markup over.
+  const interacted = (event) => {
+    if (window.__lg.interaction !== undefined) return;
+    if (!event.composedPath().some((node) => node instanceof ShadowRoot)) return;
+    window.__lg.interaction = performance.now();
+    const taken = () => {
+      for (const host of document.querySelectorAll("*")) {
+        const root = host.shadowRoot;
+        if (root?.querySelector("input[name=name]") && !root.querySelector("[data-render-token]")) {
+          window.__lg.takeover = performance.now();
+          return;
+        }
+      }
+      requestAnimationFrame(taken);
+    };
+    requestAnimationFrame(taken);
+  };
+  for (const type of ["focusin", "pointerdown", "keydown"]) {
+    addEventListener(type, interacted, { capture: true });
+  }
   // When the widget's wasm module has been compiled and instantiated.
   for (const name of ["instantiateStreaming", "instantiate"]) {
     const original = WebAssembly[name];
@@ -59,50 +89,124 @@ async function load(withWidget) {
     // through this process to each) and turns off the browser's HTTP cache.
     const cold = await visit(page, withWidget);
     // The same visitor coming back (the next page of the site): the browser's cache now holds
-    // the loader (5 minutes), the glue and wasm (immutable) and the configuration (1 minute).
+    // the loader (5 minutes), the glue and wasm (immutable) and the configuration (1 minute),
+    // fetched on the first visit's interaction; the HTML fragment is never cached (no-store).
     return withWidget ? { ...cold, repeat: await visit(page, withWidget) } : cold;
   } finally {
     await context.close();
   }
 }
 
+// What the visitor types into the name field.
+const TYPED = "Ada";
+// The widget's requests, by path (as patterns: functions cannot cross into the page). The form's
+// HTML fragment and its configuration share a prefix.
+const REQUESTS = {
+  loader: String.raw`\/leadglue\.js$`,
+  html: String.raw`\/v1\/sites\/[^/]+\/forms\/[^/]+\/html$`,
+  glue: String.raw`\/assets\/.*\.js$`,
+  wasm: String.raw`\.wasm$`,
+  config: String.raw`\/v1\/sites\/[^/]+\/forms\/[^/]+$`,
+};
+
 async function visit(page, withWidget) {
   // Without: the same page served the same way, its widget tag taken out (written by xtask).
   const url = withWidget ? `${base}/` : `${base}/bench/without-widget`;
   const response = await page.goto(url, { waitUntil: "load" });
   if (!response.ok()) throw new Error(`${url}: ${response.status()}`);
+  let tookOver = false;
   if (withWidget) {
     await page.waitForFunction(() => window.__lg.interactive !== undefined, null, { timeout: 30_000 });
+    // A visitor reads before typing; by then a widget that loaded its wasm when the page is
+    // idle, rather than on the first interaction, would have asked for it.
+    await page.evaluate(
+      () =>
+        new Promise((done) =>
+          requestIdleCallback(() => setTimeout(done, 200), { timeout: 2_000 }),
+        ),
+    );
+    // Playwright's locators pierce open shadow roots. The time just before focusing is the
+    // fallback for the interaction's start, should the page see no event.
+    await page.evaluate(() => (window.__lg.typing = performance.now()));
+    await page.getByTestId("name").focus();
+    await page.keyboard.type(TYPED);
+    try {
+      await page.waitForFunction(() => window.__lg.takeover !== undefined, null, {
+        timeout: 10_000,
+      });
+      tookOver = true;
+    } catch (e) {
+      if (e.name !== "TimeoutError") throw e;
+    }
   }
-  return await page.evaluate(() => {
-    const nav = performance.getEntriesByType("navigation")[0];
-    // When each of the widget's requests started and ended (the same request twice: first).
-    const resource = (test) => {
-      const r = performance.getEntriesByType("resource").find((e) => test(new URL(e.name)));
-      return r ? { start: r.startTime, end: r.responseEnd } : null;
-    };
-    return {
-      loader_file: resource((u) => u.pathname.endsWith("/leadglue.js")),
-      glue_file: resource((u) => /\/assets\/.*\.js$/.test(u.pathname)),
-      wasm_file: resource((u) => u.pathname.endsWith(".wasm")),
-      config_request: resource((u) => /\/v1\/sites\/[^/]+\/forms\//.test(u.pathname)),
-      instantiated: window.__lg.instantiated ?? null,
-      dcl: nav.domContentLoadedEventEnd,
-      load: nav.loadEventEnd,
-      loader: window.__lg.loader ?? null,
-      interactive: window.__lg.interactive ?? null,
-    };
-  });
+  const measured = await page.evaluate(
+    ({ tests, typed }) => {
+      const test = Object.fromEntries(
+        Object.entries(tests).map(([k, source]) => [k, new RegExp(source)]),
+      );
+      const nav = performance.getEntriesByType("navigation")[0];
+      const resources = performance.getEntriesByType("resource");
+      // When each of the widget's requests started and ended (the same request twice: first).
+      const resource = (kind) => {
+        const r = resources.find((e) => test[kind].test(new URL(e.name).pathname));
+        return r ? { start: r.startTime, end: r.responseEnd } : null;
+      };
+      const lg = window.__lg;
+      const interaction = lg.interaction ?? lg.typing ?? null;
+      // The glue, wasm or configuration asked for before the first interaction (Resource
+      // Timing has every request, finished by now, with the time it started).
+      const early =
+        interaction === null
+          ? []
+          : resources
+              .filter((e) => e.startTime < interaction)
+              .map((e) => new URL(e.name).pathname)
+              .filter((p) => test.glue.test(p) || test.wasm.test(p) || test.config.test(p));
+      // The widget's name field, after the takeover.
+      let field = null;
+      for (const host of document.querySelectorAll("*")) {
+        const input = host.shadowRoot?.querySelector("input[name=name]");
+        if (input) {
+          field = { value: input.value, focused: host.shadowRoot.activeElement === input };
+          break;
+        }
+      }
+      return {
+        loader_file: resource("loader"),
+        html_request: resource("html"),
+        glue_file: resource("glue"),
+        wasm_file: resource("wasm"),
+        config_request: resource("config"),
+        instantiated: lg.instantiated ?? null,
+        dcl: nav.domContentLoadedEventEnd,
+        load: nav.loadEventEnd,
+        loader: lg.loader ?? null,
+        interactive: lg.interactive ?? null,
+        interaction,
+        takeover: lg.takeover ?? null,
+        early_requests: early,
+        wasm_before_interaction: early.some((p) => test.glue.test(p) || test.wasm.test(p)),
+        name_value: field?.value ?? null,
+        typed_value_kept: field?.value === typed,
+        focus_kept: field?.focused ?? false,
+      };
+    },
+    { tests: REQUESTS, typed: TYPED },
+  );
+  return { ...measured, took_over: withWidget ? tookOver : null };
 }
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
+// Over the loads that have the figure (a takeover that never came has none).
 const spread = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   return { min: s[0], median: median(s), max: s[s.length - 1] };
 };
+// b to a, when both happened.
+const since = (a, b) => (a == null || b == null ? NaN : a - b);
 
 const withWidget = [];
 const without = [];
@@ -116,23 +220,47 @@ for (let i = 0; i < runs; i++) {
 }
 await browser.close();
 const pick = (list, key) => list.map((r) => r[key]);
+// What xtask checks of each visit: nothing of the wasm's before the first interaction, a
+// takeover, and the typed name (and the focus) carried over.
+const checks = (r) => ({
+  wasm_before_interaction: r.wasm_before_interaction,
+  early_requests: r.early_requests,
+  took_over: r.took_over,
+  typed_value_kept: r.typed_value_kept,
+  name_value: r.name_value,
+  focus_kept: r.focus_kept,
+});
+const repeats = withWidget.map((r) => r.repeat);
 console.log(
   JSON.stringify({
     runs,
+    typed: TYPED,
     with_widget: {
       dcl_ms: spread(pick(withWidget, "dcl")),
       load_ms: spread(pick(withWidget, "load")),
       loader_ms: spread(pick(withWidget, "loader")),
       interactive_ms: spread(pick(withWidget, "interactive")),
-      interactive_after_dcl_ms: spread(withWidget.map((r) => r.interactive - r.dcl)),
+      interactive_after_dcl_ms: spread(withWidget.map((r) => since(r.interactive, r.dcl))),
+      // From the first interaction to the wasm's form in place of the static markup.
+      takeover_ms: spread(withWidget.map((r) => since(r.takeover, r.interaction))),
       repeat_visit_interactive_after_dcl_ms: spread(
-        withWidget.map((r) => r.repeat.interactive - r.repeat.dcl),
+        repeats.map((r) => since(r.interactive, r.dcl)),
       ),
-      // Where the time goes: when each request started and ended, and the wasm instantiated.
+      repeat_visit_takeover_ms: spread(repeats.map((r) => since(r.takeover, r.interaction))),
+      // Where the time goes, ms from navigation start: when each request started and ended.
       steps_ms: (
         [
           ["loader file requested", (r) => r.loader_file?.start],
           ["loader file received", (r) => r.loader_file?.end],
+          ["HTML fragment requested", (r) => r.html_request?.start],
+          ["HTML fragment received", (r) => r.html_request?.end],
+          ["form interactive", (r) => r.interactive],
+          ["first interaction (the bench's, once the page is idle)", (r) => r.interaction],
+        ].map(([step, f]) => ({ step, ...spread(withWidget.map((r) => f(r) ?? NaN)) }))
+      ),
+      // And after the first interaction, ms from it.
+      interaction_steps_ms: (
+        [
           ["glue requested", (r) => r.glue_file?.start],
           ["glue received", (r) => r.glue_file?.end],
           ["wasm requested", (r) => r.wasm_file?.start],
@@ -140,8 +268,14 @@ console.log(
           ["wasm instantiated", (r) => r.instantiated],
           ["configuration requested", (r) => r.config_request?.start],
           ["configuration received", (r) => r.config_request?.end],
-        ].map(([step, f]) => ({ step, ...spread(withWidget.map((r) => f(r) ?? NaN)) }))
+          ["takeover (static markup replaced)", (r) => r.takeover],
+        ].map(([step, f]) => ({
+          step,
+          ...spread(withWidget.map((r) => since(f(r), r.interaction))),
+        }))
       ),
+      loads: withWidget.map(checks),
+      repeat_loads: repeats.map(checks),
     },
     without_widget: {
       dcl_ms: spread(pick(without, "dcl")),

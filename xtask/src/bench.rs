@@ -1,12 +1,15 @@
 //! `cargo xtask bench`: what a visitor downloads and what a lead costs, measured and compared
 //! with the budgets, into `target/bench/report.json` and `target/bench/report.md`.
 //!
-//! Widget bytes (loader, glue, wasm; raw, gzip, brotli; the first visit's total), the edge's
-//! wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion), lead ingest
-//! against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the baseline, at 1, 8
-//! and 32 connections), the Sales API at 10,000 and 100,000 leads (list latency per query,
-//! export throughput, workerd's memory during the export), and the widget's timings in
-//! headless Chromium (`widget-timing.mjs`).
+//! Widget bytes (loader, glue, wasm, and the demo form's HTML fragment and configuration as the
+//! Worker serves them; raw, gzip, brotli; what a first visit downloads, the loader and the
+//! fragment, and what the visitor's first interaction adds, the glue, wasm and configuration),
+//! the edge's wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion),
+//! lead ingest against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the
+//! baseline, at 1, 8 and 32 connections), the Sales API at 10,000 and 100,000 leads (list
+//! latency per query, export throughput, workerd's memory during the export), and the widget's
+//! timings in headless Chromium (`widget-timing.mjs`), with its takeover on the first
+//! interaction.
 
 use std::io::Write;
 use std::path::Path;
@@ -42,12 +45,16 @@ pub fn run(args: &[String]) -> Result<()> {
         [only] if only == "widget" => {
             build::all(&tools)?;
             let (loader, glue, wasm) = widget_sizes()?;
+            let widget = widget_timing()?;
             println!(
-                "first visit (loader + glue + wasm, brotli): {} B (wasm {} B)",
-                loader.brotli + glue.brotli + wasm.brotli,
+                "first visit (loader + HTML fragment, brotli): {} B (fragment {} B); on the first \
+                 interaction (glue + wasm + configuration, brotli): {} B (wasm {} B)",
+                loader.brotli + widget.fragment.brotli,
+                widget.fragment.brotli,
+                glue.brotli + wasm.brotli + widget.config.brotli,
                 wasm.brotli
             );
-            print!("{}", timing_markdown(&widget_timing()?.0));
+            print!("{}", timing_markdown(&widget.timing));
             return Ok(());
         }
         _ => return Err(crate::USAGE.to_owned()),
@@ -56,7 +63,6 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let root = root();
     let (loader, glue, wasm) = widget_sizes()?;
-    let first_visit = loader.brotli + glue.brotli + wasm.brotli;
     let edge = sizes(&root.join("edge/build/index_bg.wasm"))?;
 
     crate::run(cargo().args([
@@ -88,7 +94,18 @@ pub fn run(args: &[String]) -> Result<()> {
     let ingest = request_path;
     let ratio = ingest.ratio_at_8();
     let sales = sales()?;
-    let (timing, dcl_shift) = widget_timing()?;
+    // The form's HTML fragment and configuration are measured here, from the Worker the widget
+    // timings run against.
+    let WidgetTiming {
+        timing,
+        shift: dcl_shift,
+        fragment,
+        config,
+    } = widget_timing()?;
+    // A first visit that never touches the form: the loader and the form's static markup. The
+    // visitor's first interaction brings the rest.
+    let first_visit = loader.brotli + fragment.brotli;
+    let on_interaction = glue.brotli + wasm.brotli + config.brotli;
     let after_dcl = timing["with_widget"]["interactive_after_dcl_ms"]["median"]
         .as_f64()
         .unwrap_or(f64::INFINITY);
@@ -96,7 +113,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let budgets = [
         ("loader ≤ 2 KB brotli", loader.brotli, LOADER_BROTLI),
         (
-            "first visit ≤ 60 KB brotli",
+            "first visit (loader + HTML fragment) ≤ 60 KB brotli",
             first_visit,
             FIRST_VISIT_BROTLI,
         ),
@@ -104,7 +121,9 @@ pub fn run(args: &[String]) -> Result<()> {
     ];
     let report = json!({
         "widget": { "loader": loader.json(), "glue": glue.json(), "wasm": wasm.json(),
-                    "first_visit_brotli": first_visit },
+                    "html_fragment": fragment.json(), "config_json": config.json(),
+                    // Loader + HTML fragment; glue + wasm + configuration.
+                    "first_visit_brotli": first_visit, "on_interaction_brotli": on_interaction },
         "edge_wasm": edge.json(),
         "micro_ns": micro,
         "ingest": ingest.json(),
@@ -127,6 +146,14 @@ pub fn run(args: &[String]) -> Result<()> {
         ("widget loader", &loader),
         ("widget glue", &glue),
         ("widget wasm", &wasm),
+        (
+            "widget HTML fragment (demo form, from the Worker)",
+            &fragment,
+        ),
+        (
+            "form configuration JSON (demo form, from the Worker)",
+            &config,
+        ),
         ("edge wasm", &edge),
     ] {
         md.push_str(&format!(
@@ -135,7 +162,9 @@ pub fn run(args: &[String]) -> Result<()> {
         ));
     }
     md.push_str(&format!(
-        "\nFirst visit (loader + glue + wasm, brotli): {first_visit} B\n\n"
+        "\nFirst visit (loader + HTML fragment, brotli): {first_visit} B\n\n\
+         On the first interaction (glue + wasm + configuration JSON, brotli; no budget): \
+         {on_interaction} B\n\n"
     ));
     md.push_str("| per-lead work (native, mean) | ns |\n|---|---:|\n");
     for (name, ns) in &micro {
@@ -226,16 +255,21 @@ impl Sizes {
     }
 }
 
-/// Raw, gzip (level 9) and brotli (quality 11) sizes: what a CDN serves compressed.
+/// Raw, gzip (level 9) and brotli (quality 11) sizes of a file: what a CDN serves compressed.
 fn sizes(path: &Path) -> Result<Sizes> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    sizes_of(&bytes)
+}
+
+/// The same of bytes already read.
+fn sizes_of(bytes: &[u8]) -> Result<Sizes> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&bytes).map_err(|e| e.to_string())?;
+    gz.write_all(bytes).map_err(|e| e.to_string())?;
     let gzip = gz.finish().map_err(|e| e.to_string())?.len();
     let mut br = Vec::new();
     {
         let mut writer = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
-        writer.write_all(&bytes).map_err(|e| e.to_string())?;
+        writer.write_all(bytes).map_err(|e| e.to_string())?;
     }
     Ok(Sizes {
         raw: bytes.len(),
@@ -481,9 +515,43 @@ fn median(xs: &[f64]) -> Option<f64> {
     }
 }
 
+/// The widget timings, and the bytes of the demo form that only a running Worker serves.
+struct WidgetTiming {
+    timing: Value,
+    shift: Shift,
+    /// The form's first step as HTML (what the loader fetches and shows).
+    fragment: Sizes,
+    /// The form's configuration (what the wasm needs, fetched on the first interaction).
+    config: Sizes,
+}
+
+/// The demo form's HTML fragment and configuration, as the demo page's widget asks for them
+/// (with the page's origin, the Worker's own).
+fn demo_form_sizes(base: &str) -> Result<(Sizes, Sizes)> {
+    let get = |path: &str| -> Result<Vec<u8>> {
+        let mut answer = ureq::get(format!("{base}{path}"))
+            .header("origin", base)
+            .call()
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        answer
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| format!("GET {path}: {e}"))
+    };
+    let form = "/v1/sites/demo/forms/default";
+    let fragment = get(&format!("{form}/html"))?;
+    // Not the demo page or an error page answered in its place.
+    if !String::from_utf8_lossy(&fragment).contains("data-render-token") {
+        return Err(format!(
+            "GET {form}/html: no element with a data-render-token in the answer: not the form's first step"
+        ));
+    }
+    Ok((sizes_of(&fragment)?, sizes_of(&get(form)?)?))
+}
+
 /// Cold loads of the demo page in headless Chromium, with and without the widget's tag
-/// (`xtask/widget-timing.mjs`).
-fn widget_timing() -> Result<(Value, Shift)> {
+/// (`xtask/widget-timing.mjs`), each with a first interaction with the form.
+fn widget_timing() -> Result<WidgetTiming> {
     let chromium = tools::ensure_chromium()?;
     // The demo page without its widget tag, served as a static asset like the page itself
     // (`/bench/without-widget`), and removed again so that no deploy ever ships it.
@@ -496,6 +564,7 @@ fn widget_timing() -> Result<(Value, Shift)> {
     let _without = WithoutWidget::write(&format!("{}{}", &demo[..tag], &demo[end..]))?;
     let bench = BenchWorker::start("timing", false)?;
     dev::seed_demo_site(&bench.worker().base_url, &bench.admin_token)?;
+    let (fragment, config) = demo_form_sizes(&bench.worker().base_url)?;
     let output = std::process::Command::new("node")
         .arg(root().join("xtask/widget-timing.mjs"))
         .current_dir(root())
@@ -519,7 +588,126 @@ fn widget_timing() -> Result<(Value, Shift)> {
         .collect();
     let shift = Shift::of_pairs(&pairs).ok_or("widget timing gave no pairs of loads")?;
     timing["dcl_shift_ms"] = shift.json();
-    Ok((timing, shift))
+    for (key, loads, what) in [
+        ("checks", "loads", "cold visits"),
+        ("repeat_visit_checks", "repeat_loads", "repeat visits"),
+    ] {
+        let checks = VisitChecks::of(&timing["with_widget"][loads]);
+        if !checks.pass() {
+            eprintln!("xtask: widget timing: {}", checks.summary(what));
+        }
+        timing[key] = checks.json();
+    }
+    Ok(WidgetTiming {
+        timing,
+        shift,
+        fragment,
+        config,
+    })
+}
+
+/// What each visit with the widget must show around the visitor's first interaction: neither
+/// the glue nor the wasm asked for before it, a takeover after it, and the typed name carried
+/// over (the focus too, noted but not judged).
+#[derive(Debug, Default, PartialEq)]
+struct VisitChecks {
+    visits: usize,
+    /// Visits that asked for the glue or the wasm before the first interaction.
+    wasm_before_interaction: usize,
+    /// Visits where the wasm never took the static markup over.
+    no_takeover: usize,
+    /// Visits where the name field did not hold what was typed afterwards.
+    typed_value_lost: usize,
+    /// Visits where the focus was not on the name field afterwards.
+    focus_lost: usize,
+    /// The paths asked for too early, each once.
+    early_requests: Vec<String>,
+}
+
+impl VisitChecks {
+    /// From `widget-timing.mjs`'s list of visits. A figure missing from a visit counts against
+    /// it: what was not measured was not shown.
+    fn of(loads: &Value) -> Self {
+        let mut checks = Self::default();
+        for load in loads.as_array().into_iter().flatten() {
+            let is = |key: &str, value: bool| load[key].as_bool() == Some(value);
+            checks.visits += 1;
+            checks.wasm_before_interaction += usize::from(!is("wasm_before_interaction", false));
+            checks.no_takeover += usize::from(!is("took_over", true));
+            checks.typed_value_lost += usize::from(!is("typed_value_kept", true));
+            checks.focus_lost += usize::from(!is("focus_kept", true));
+            for path in load["early_requests"].as_array().into_iter().flatten() {
+                let path = path.as_str().unwrap_or_default().to_owned();
+                if !checks.early_requests.contains(&path) {
+                    checks.early_requests.push(path);
+                }
+            }
+        }
+        checks
+    }
+
+    /// Judged: the wasm's bytes kept off the visit until the interaction, a takeover, and no
+    /// typing lost. No visits at all is no evidence.
+    fn pass(&self) -> bool {
+        self.visits > 0
+            && self.wasm_before_interaction == 0
+            && self.no_takeover == 0
+            && self.typed_value_lost == 0
+    }
+
+    /// One line for the report: what held, or what failed in how many of the visits.
+    fn summary(&self, what: &str) -> String {
+        let n = self.visits;
+        if self.pass() {
+            let focus = match self.focus_lost {
+                0 => "and the focus".to_owned(),
+                lost => format!("(the focus not in {lost} of them)"),
+            };
+            return format!(
+                "OK: in all {n} {what}, neither the glue nor the wasm was requested before the \
+                 first interaction, and the wasm took the form over keeping the typed name {focus}."
+            );
+        }
+        let mut failures = Vec::new();
+        if n == 0 {
+            failures.push(format!("no {what} were measured"));
+        }
+        if self.wasm_before_interaction > 0 {
+            failures.push(format!(
+                "{} of {n} {what} requested the glue or wasm before the first interaction ({})",
+                self.wasm_before_interaction,
+                self.early_requests.join(", ")
+            ));
+        }
+        if self.no_takeover > 0 {
+            failures.push(format!(
+                "{} of {n} {what} saw no takeover within 10 s of the first interaction",
+                self.no_takeover
+            ));
+        }
+        if self.typed_value_lost > 0 {
+            failures.push(format!(
+                "{} of {n} {what} lost the typed name in the takeover",
+                self.typed_value_lost
+            ));
+        }
+        if self.focus_lost > 0 {
+            failures.push(format!("{} of {n} {what} lost the focus", self.focus_lost));
+        }
+        format!("**FAIL**: {}.", failures.join("; "))
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "visits": self.visits,
+            "wasm_before_interaction": self.wasm_before_interaction,
+            "no_takeover": self.no_takeover,
+            "typed_value_lost": self.typed_value_lost,
+            "focus_lost": self.focus_lost,
+            "early_requests": self.early_requests,
+            "pass": self.pass(),
+        })
+    }
 }
 
 /// `edge/public/bench/without-widget.html` for as long as it lives.
@@ -542,12 +730,14 @@ impl Drop for WithoutWidget {
 }
 
 fn timing_markdown(t: &Value) -> String {
+    // A figure no load had (a step that never happened) shows as "-".
+    let ms = |v: &Value| v.as_f64().map_or("-".to_owned(), |ms| format!("{ms:.1}"));
     let row = |name: &str, v: &Value| {
         format!(
-            "| {name} | {:.1} | {:.1} | {:.1} |\n",
-            v["median"].as_f64().unwrap_or_default(),
-            v["min"].as_f64().unwrap_or_default(),
-            v["max"].as_f64().unwrap_or_default()
+            "| {name} | {} | {} | {} |\n",
+            ms(&v["median"]),
+            ms(&v["min"]),
+            ms(&v["max"])
         )
     };
     let w = &t["with_widget"];
@@ -563,8 +753,16 @@ fn timing_markdown(t: &Value) -> String {
         &w["interactive_after_dcl_ms"],
     ));
     md.push_str(&row(
-        "the same on a repeat visit (files and configuration cached)",
+        "takeover by the wasm, ms after the first interaction (no budget)",
+        &w["takeover_ms"],
+    ));
+    md.push_str(&row(
+        "interactive after DOMContentLoaded on a repeat visit (loader cached)",
         &w["repeat_visit_interactive_after_dcl_ms"],
+    ));
+    md.push_str(&row(
+        "takeover on a repeat visit (glue, wasm and configuration cached)",
+        &w["repeat_visit_takeover_ms"],
     ));
     md.push_str(&row("DOMContentLoaded, with the widget", &w["dcl_ms"]));
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
@@ -578,8 +776,19 @@ fn timing_markdown(t: &Value) -> String {
         shift["low"].as_f64().unwrap_or_default(),
         shift["high"].as_f64().unwrap_or_default(),
     ));
+    md.push_str(&format!(
+        "\nThe visitor's first interaction (focus on the name field, then typing \"{}\"), each \
+         visit with the widget:\n\n- cold: {}\n- repeat: {}\n",
+        t["typed"].as_str().unwrap_or_default(),
+        VisitChecks::of(&w["loads"]).summary("cold visits"),
+        VisitChecks::of(&w["repeat_loads"]).summary("repeat visits"),
+    ));
     md.push_str("\nWhere the time goes (ms from navigation start, the widget's requests as the browser saw them):\n\n| step | median | min | max |\n|---|---:|---:|---:|\n");
     for step in w["steps_ms"].as_array().into_iter().flatten() {
+        md.push_str(&row(step["step"].as_str().unwrap_or_default(), step));
+    }
+    md.push_str("\nAfter the first interaction (ms from it):\n\n| step | median | min | max |\n|---|---:|---:|---:|\n");
+    for step in w["interaction_steps_ms"].as_array().into_iter().flatten() {
         md.push_str(&row(step["step"].as_str().unwrap_or_default(), step));
     }
     md
@@ -957,5 +1166,88 @@ mod tests {
     #[test]
     fn no_pairs_no_shift() {
         assert_eq!(Shift::of_pairs(&[]), None);
+    }
+
+    /// A visit as `widget-timing.mjs` reports it, all well.
+    fn visit() -> Value {
+        json!({
+            "wasm_before_interaction": false, "early_requests": [], "took_over": true,
+            "typed_value_kept": true, "name_value": "Ada", "focus_kept": true,
+        })
+    }
+
+    #[test]
+    fn visits_that_keep_the_wasm_for_the_interaction_pass() {
+        let checks = VisitChecks::of(&json!([visit(), visit(), visit()]));
+        assert_eq!(checks.visits, 3);
+        assert!(checks.pass(), "{checks:?}");
+        assert!(
+            checks
+                .summary("cold visits")
+                .starts_with("OK: in all 3 cold visits")
+        );
+    }
+
+    #[test]
+    fn one_early_wasm_or_lost_name_fails_and_says_which() {
+        let mut early = visit();
+        early["wasm_before_interaction"] = true.into();
+        early["early_requests"] = json!(["/widget/v1/assets/a.wasm", "/widget/v1/assets/a.js"]);
+        let mut lost = visit();
+        lost["typed_value_kept"] = false.into();
+        lost["name_value"] = "".into();
+        lost["focus_kept"] = false.into();
+        let checks = VisitChecks::of(&json!([visit(), early.clone(), early, lost]));
+        assert_eq!(
+            (
+                checks.visits,
+                checks.wasm_before_interaction,
+                checks.typed_value_lost
+            ),
+            (4, 2, 1)
+        );
+        assert_eq!(checks.no_takeover, 0);
+        assert_eq!(checks.early_requests.len(), 2, "each path once");
+        assert!(!checks.pass());
+        let line = checks.summary("cold visits");
+        assert!(line.starts_with("**FAIL**"), "{line}");
+        assert!(
+            line.contains("2 of 4 cold visits requested the glue or wasm"),
+            "{line}"
+        );
+        assert!(
+            line.contains("1 of 4 cold visits lost the typed name"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_lost_focus_alone_is_noted_not_failed() {
+        let mut unfocused = visit();
+        unfocused["focus_kept"] = false.into();
+        let checks = VisitChecks::of(&json!([visit(), unfocused]));
+        assert!(checks.pass());
+        assert!(
+            checks
+                .summary("repeat visits")
+                .contains("the focus not in 1 of them")
+        );
+    }
+
+    #[test]
+    fn what_was_not_measured_does_not_pass() {
+        // An older script's output: no checks recorded, or no visits at all.
+        let checks = VisitChecks::of(&json!([{ "took_over": true }]));
+        assert_eq!(
+            (checks.wasm_before_interaction, checks.typed_value_lost),
+            (1, 1)
+        );
+        assert!(!checks.pass());
+        let none = VisitChecks::of(&Value::Null);
+        assert!(!none.pass());
+        assert!(
+            none.summary("cold visits")
+                .contains("no cold visits were measured")
+        );
     }
 }
