@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use leadglue_shared::form::{DEFAULT_FORM_ID, DEFAULT_FORM_VERSION};
 use leadglue_shared::{
-    EmbedConfig, FieldError, FormDefinition, VersionedForm, default_form, json, markup, validate,
+    EmbedConfig, FieldError, FormDefinition, SiteConfig, VersionedForm, default_form, json, markup,
+    validate,
 };
 use worker::{Env, Request, Response};
 
+use crate::cache::Ttl;
 use crate::error::AppError;
 use crate::repo::Repo;
 use crate::{http, sites};
@@ -19,6 +21,17 @@ thread_local! {
     /// first lead, scoring a form costs no D1 round trip.
     static VERSIONS: RefCell<HashMap<(String, String, u32), VersionedForm>> = RefCell::default();
 }
+
+thread_local! {
+    /// What the plain-HTML form is rendered from, by site, form and asking origin (allowed
+    /// ones only), for a minute: it is asked for on every page view, and would otherwise cost
+    /// two D1 round trips each time, before the visitor sees the form.
+    static SHOWN: RefCell<Ttl<ShownKey, (SiteConfig, VersionedForm)>> =
+        RefCell::new(Ttl::new(sites::CACHE_TTL_MS, 1024));
+}
+
+/// Site, form and the asking origin.
+type ShownKey = (String, String, Option<String>);
 
 /// Bound on cached versions per isolate (each is a few KB at most).
 const CACHE_LIMIT: usize = 512;
@@ -110,14 +123,30 @@ pub async fn html(
     site_id: &str,
     form_id: &str,
 ) -> Result<Response, AppError> {
-    let (site, origin) = sites::for_origin(req, env, repo, site_id).await?;
-    let form = resolve(repo, site_id, form_id, None)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let origin = http::origin(req);
+    let key = (site_id.to_owned(), form_id.to_owned(), origin.clone());
+    let now = crate::now_ms();
+    let (site, form) = match SHOWN.with_borrow(|cache| cache.get(&key, now)) {
+        Some(hit) => hit,
+        None => {
+            let (site, _) = sites::for_origin(req, env, repo, site_id).await?;
+            let form = resolve(repo, site_id, form_id, None)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let shown = (site.config, form);
+            SHOWN.with_borrow_mut(|cache| cache.put(key, shown.clone(), now));
+            shown
+        }
+    };
     let token = sites::new_render_token(env, site_id)?;
-    let mut response = Response::from_html(markup::first_step(&site.config, &form, &token))?;
+    let mut response = Response::from_html(markup::first_step(&site, &form, &token))?;
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(http::answer_to(response, origin.as_deref()))
+}
+
+/// Forgets what this isolate keeps of `site_id`'s forms (the site or one of its forms changed).
+pub fn forget(site_id: &str) {
+    SHOWN.with_borrow_mut(|cache| cache.forget(|(site, _, _)| site == site_id));
 }
 
 /// `PUT /v1/admin/sites/{site}/forms/{form}`: stores a new version of a form. Answers with the
@@ -139,6 +168,8 @@ pub async fn put(
         .put_form(site_id, &form_id, &definition)
         .await?
         .ok_or(AppError::UnknownSite)?;
+    // This isolate shows the new version at once; others within a minute.
+    forget(site_id);
     http::json(
         200,
         &VersionedForm {

@@ -1,12 +1,12 @@
 //! Sites: the public configuration a widget reads, and the admin call that defines a site.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use leadglue_shared::site::TurnstileConfig;
 use leadglue_shared::{SiteDefinition, json, spam, validate};
 use worker::{Env, Request, Response};
 
+use crate::cache::Ttl;
 use crate::error::AppError;
 use crate::repo::{IngestSettings, Repo, SiteForOrigin};
 use crate::{config, http};
@@ -52,34 +52,26 @@ struct RenderToken {
 thread_local! {
     /// Each isolate keeps a site's ingest settings for a minute (as long as browsers keep its
     /// public configuration): most leads then cost one D1 round trip, not two.
-    static SETTINGS: RefCell<HashMap<String, (i64, IngestSettings)>> = RefCell::default();
+    static SETTINGS: RefCell<Ttl<String, IngestSettings>> =
+        RefCell::new(Ttl::new(CACHE_TTL_MS, 1024));
 }
 
-const SETTINGS_TTL_MS: i64 = 60_000;
-const SETTINGS_CACHE_LIMIT: usize = 1024;
+/// How long an isolate keeps what D1 said about a site: as long as browsers keep its public
+/// configuration, so a marketer's edit reaches visitors within the same minute either way.
+pub const CACHE_TTL_MS: i64 = 60_000;
 
 /// A site's settings for taking leads (spam screening, duplicate window); unknown site: 404.
 pub async fn ingest_settings(repo: &Repo, site_id: &str) -> Result<IngestSettings, AppError> {
     let now = crate::now_ms();
-    let cached = SETTINGS.with_borrow(|cache| {
-        cache
-            .get(site_id)
-            .filter(|(at, _)| now - at < SETTINGS_TTL_MS)
-            .map(|(_, settings)| settings.clone())
-    });
-    if let Some(settings) = cached {
+    let key = site_id.to_owned();
+    if let Some(settings) = SETTINGS.with_borrow(|cache| cache.get(&key, now)) {
         return Ok(settings);
     }
     let settings = repo
         .ingest_settings(site_id)
         .await?
         .ok_or(AppError::UnknownSite)?;
-    SETTINGS.with_borrow_mut(|cache| {
-        if cache.len() >= SETTINGS_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(site_id.to_owned(), (now, settings.clone()));
-    });
+    SETTINGS.with_borrow_mut(|cache| cache.put(key, settings.clone(), now));
     Ok(settings)
 }
 
@@ -136,6 +128,7 @@ pub async fn put(
         .map_err(AppError::Invalid)?;
     repo.put_site(&site_id, &site).await?;
     // This isolate sees the change at once; others within a minute.
-    SETTINGS.with_borrow_mut(|cache| cache.remove(&site_id));
+    SETTINGS.with_borrow_mut(|cache| cache.forget(|id| *id == site_id));
+    crate::forms::forget(&site_id);
     http::json(200, &site)
 }

@@ -348,6 +348,26 @@ describe("before the widget loads", () => {
     assert.deepEqual(await layout(page), before);
   });
 
+  test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    await page.route("**/*.wasm", (route) => route.abort("internetdisconnected"));
+    const email = uniqueEmail("nowasm");
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    assert.equal(await shownAsHtml(page), true);
+
+    await page.unroute("**/*.wasm");
+    await form.submit();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.name.inputValue(), "Ada", "nothing typed is lost");
+    await form.qualify(warm);
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
   test("a form sent before the widget arrived goes on once it has: one step, then the lead", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);

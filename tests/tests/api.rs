@@ -403,3 +403,66 @@ fn with(mut value: Value, key: &str, field: Value) -> Value {
 fn to_vec(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("serialisable")
 }
+
+/// The form's first step as HTML, which the loader shows before any wasm: the site's and the
+/// form's words, escaped, and an edit of either shown on the next request, not a minute later.
+#[test]
+fn the_forms_html_shows_the_latest_words_of_site_and_form() {
+    let worker = Worker::from_env();
+    let origin = [("origin", ORIGIN)];
+    let site = worker.new_site(&[ORIGIN]);
+    let html = |form: &str| worker.get(&format!("/v1/sites/{site}/forms/{form}/html"), &origin);
+
+    let first = html("default");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert!(first.body.contains("You may contact me about my request."));
+    assert!(
+        first.body.contains(">Next</button>"),
+        "the default form has questions"
+    );
+
+    let mut definition = site_definition(&[ORIGIN]);
+    definition["consent_text"] = json!("Contact me <b>only</b> about this & nothing else.");
+    let token = worker.admin_token().to_owned();
+    assert_eq!(
+        worker.put_site(&site, &definition, Some(&token)).status,
+        200
+    );
+    let edited = html("default");
+    assert!(
+        edited
+            .body
+            .contains("Contact me &lt;b&gt;only&lt;&#x2F;b&gt; about this &amp; nothing else."),
+        "{}",
+        edited.body
+    );
+
+    let short =
+        json!({ "title": "Talk to us", "questions": [], "thresholds": { "hot": 80, "warm": 40 } });
+    assert_eq!(worker.put_form(&site, "short", &short).status, 200);
+    let one_step = html("short");
+    assert!(
+        one_step
+            .body
+            .contains("<h2 tabindex=\"-1\">Talk to us</h2>")
+    );
+    assert!(
+        one_step.body.contains(">Send</button>"),
+        "a form without questions sends at once"
+    );
+
+    worker
+        .get(
+            &format!("/v1/sites/{site}/forms/default/html"),
+            &[("origin", "https://elsewhere.example")],
+        )
+        .problem(403);
+    html("nosuchform").problem(404);
+}

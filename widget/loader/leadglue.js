@@ -16,17 +16,22 @@ const origin = new URL(here).origin;
 let app;
 // The glue and the wasm are asked for together, not one after the other. A failure (offline)
 // is forgotten, so that the next touch tries again.
-const load = () =>
-  (app ||= import(new URL("__GLUE__", here).href).then(
-    async (m) => {
-      await m.default({ module_or_path: fetch(new URL("__WASM__", here)) });
-      return m;
-    },
-    (e) => {
-      app = 0;
-      throw e;
-    },
-  ));
+const load = () => {
+  if (!app) {
+    const wasm = fetch(new URL("__WASM__", here));
+    wasm.catch(() => {}); // a failure is the glue's to report
+    app = import(new URL("__GLUE__", here).href)
+      .then(async (m) => {
+        await m.default({ module_or_path: wasm });
+        return m;
+      })
+      .catch((e) => {
+        app = 0;
+        throw e;
+      });
+  }
+  return app;
+};
 
 // localStorage may be unavailable (privacy modes): then there is nothing to read or keep.
 const stored = (f) => {
@@ -75,7 +80,12 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
     config.catch(() => {}); // a failure is the widget's to report, once it runs
     load().then(
       (m) => m.mount(root, site, form, origin, config),
-      () => (booted = 0),
+      () => {
+        booted = 0;
+        // Sent, and the widget cannot be had (offline): say so; sending again tries again.
+        const said = root.dataset.held && root.querySelector("[data-testid=general-error]");
+        if (said) said.textContent = "This form cannot be sent right now. Please check your connection and try again.";
+      },
     );
   };
   const start = () => {
