@@ -13,7 +13,7 @@ use worker::{Env, Request, Response};
 
 use crate::cache::Ttl;
 use crate::error::AppError;
-use crate::repo::Repo;
+use crate::repo::{Repo, SiteForOrigin};
 use crate::{http, sites};
 
 thread_local! {
@@ -78,6 +78,22 @@ pub async fn resolve(
     })
 }
 
+/// The site a public request names (checked against its origin, which is returned to answer
+/// to) and the form's latest version.
+async fn latest(
+    req: &Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+    form_id: &str,
+) -> Result<(SiteForOrigin, Option<String>, VersionedForm), AppError> {
+    let (site, origin) = sites::for_origin(req, env, repo, site_id).await?;
+    let form = resolve(repo, site_id, form_id, None)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((site, origin, form))
+}
+
 /// `GET /v1/sites/{site}/forms/{form}`: the site's public configuration and the form's latest
 /// version. Cacheable, with an ETag that changes when either does.
 pub async fn get(
@@ -87,10 +103,7 @@ pub async fn get(
     site_id: &str,
     form_id: &str,
 ) -> Result<Response, AppError> {
-    let (site, origin) = sites::for_origin(req, env, repo, site_id).await?;
-    let form = resolve(repo, site_id, form_id, None)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (site, origin, form) = latest(req, env, repo, site_id, form_id).await?;
     let etag = format!("\"{}-{}\"", form.version, site.updated_at);
     let fresh = req
         .headers()
@@ -129,10 +142,7 @@ pub async fn html(
     let (site, form) = match SHOWN.with_borrow(|cache| cache.get(&key, now)) {
         Some(hit) => hit,
         None => {
-            let (site, _) = sites::for_origin(req, env, repo, site_id).await?;
-            let form = resolve(repo, site_id, form_id, None)
-                .await?
-                .ok_or(AppError::NotFound)?;
+            let (site, _, form) = latest(req, env, repo, site_id, form_id).await?;
             let shown = (site.config, form);
             SHOWN.with_borrow_mut(|cache| cache.put(key, shown.clone(), now));
             shown

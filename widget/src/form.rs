@@ -19,7 +19,7 @@ use crate::takeover::{Takeover, Typed};
 use crate::thanks::ThankYou;
 use crate::{outbox, turnstile};
 
-/// The form's styles, one copy for the widget and the edge's plain-HTML form.
+// The form's styles: one copy for the widget and the edge's plain-HTML form.
 use leadglue_shared::markup::CSS;
 
 /// Contact fields, on step 1 in this order. Any other field that is not an answer (a
