@@ -103,9 +103,11 @@ pub fn run(args: &[String]) -> Result<()> {
         config,
     } = widget_timing()?;
     // A first visit that never touches the form: the loader and the form's static markup. The
-    // visitor's first interaction brings the rest.
-    let first_visit = loader.brotli + fragment.brotli;
+    // visitor's first interaction brings the rest; unless a visit was seen to ask for the glue
+    // or wasm before it, and then the first visit is counted with them.
     let on_interaction = glue.brotli + wasm.brotli + config.brotli;
+    let kept_off = timing["checks"]["wasm_before_interaction"].as_u64() == Some(0);
+    let first_visit = loader.brotli + fragment.brotli + if kept_off { 0 } else { on_interaction };
     let after_dcl = timing["with_widget"]["interactive_after_dcl_ms"]["median"]
         .as_f64()
         .unwrap_or(f64::INFINITY);
