@@ -1,14 +1,13 @@
 //! The widget taking over from the loader's plain-HTML form (`leadglue_shared::markup`), which
 //! the visitor may be filling in at that very moment. The widget's own form is built aside,
-//! then put in the markup's place in one synchronous step that carries over what was typed or
-//! ticked, the focus and the caret, and a submit the visitor made before the widget was there:
-//! no keystroke can fall between the two forms, since none is handled until the step ends.
+//! starting from what was typed or ticked there, then put in the markup's place in one
+//! synchronous step that also carries over the focus, the caret, and a submit the visitor made
+//! before the widget was there: no keystroke can fall between the two forms, since none is
+//! handled until the step ends.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
-use web_sys::{
-    Element, Event, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextAreaElement,
-};
+use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextAreaElement};
 
 /// Set by the loader on the widget's root when the visitor sent the form before the widget was
 /// there.
@@ -162,30 +161,15 @@ impl Control {
         };
     }
 
-    /// Takes over `was`'s value (or tick), telling the widget's handlers as typing would.
+    /// Shows `was`'s value (or tick), so that the caret can be put back in it. The widget's
+    /// signals already hold it: they started from [`Takeover::typed`].
     fn take(&self, was: &Control) {
-        let (changed, event) = match (self, was) {
+        match (self, was) {
             (Control::Input(now), Control::Input(was)) if self.is_checkbox() => {
-                let changed = now.checked() != was.checked();
                 now.set_checked(was.checked());
-                (changed, "change")
             }
-            _ => {
-                let value = was.value();
-                let changed = !value.is_empty() && value != self.value();
-                match self {
-                    Control::Input(i) => i.set_value(&value),
-                    Control::TextArea(t) => t.set_value(&value),
-                }
-                (changed, "input")
-            }
-        };
-        if changed && let Ok(event) = Event::new(event) {
-            let target: &web_sys::EventTarget = match self {
-                Control::Input(i) => i,
-                Control::TextArea(t) => t,
-            };
-            let _ = target.dispatch_event(&event);
+            (Control::Input(now), _) => now.set_value(&was.value()),
+            (Control::TextArea(now), _) => now.set_value(&was.value()),
         }
     }
 }
