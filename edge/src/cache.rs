@@ -1,6 +1,7 @@
 //! Per-isolate memory of what D1 said, for a bounded time: a Worker isolate serves many
 //! requests, and most of them ask about the same few sites.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -22,7 +23,11 @@ impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
     }
 
     /// The value kept for `key`, unless it is older than the time to live at `now` (ms).
-    pub fn get(&self, key: &K, now: i64) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, now: i64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         self.entries
             .get(key)
             .filter(|(at, _)| now - at < self.ttl_ms)

@@ -63,15 +63,14 @@ pub const CACHE_TTL_MS: i64 = 60_000;
 /// A site's settings for taking leads (spam screening, duplicate window); unknown site: 404.
 pub async fn ingest_settings(repo: &Repo, site_id: &str) -> Result<IngestSettings, AppError> {
     let now = crate::now_ms();
-    let key = site_id.to_owned();
-    if let Some(settings) = SETTINGS.with_borrow(|cache| cache.get(&key, now)) {
+    if let Some(settings) = SETTINGS.with_borrow(|cache| cache.get(site_id, now)) {
         return Ok(settings);
     }
     let settings = repo
         .ingest_settings(site_id)
         .await?
         .ok_or(AppError::UnknownSite)?;
-    SETTINGS.with_borrow_mut(|cache| cache.put(key, settings.clone(), now));
+    SETTINGS.with_borrow_mut(|cache| cache.put(site_id.to_owned(), settings.clone(), now));
     Ok(settings)
 }
 
