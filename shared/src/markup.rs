@@ -23,53 +23,55 @@ pub const CSS: &str = include_str!("style.css");
 /// has no such attribute: its absence tells that the widget has taken over.
 pub const RENDER_TOKEN_ATTRIBUTE: &str = "data-render-token";
 
-/// A contact field of the first step, in order: name on the wire, label, input type
-/// (`None`: a textarea), autocomplete token and whether it is required.
-struct Contact {
-    field: &'static str,
-    label: &'static str,
-    kind: Option<&'static str>,
-    autocomplete: &'static str,
-    required: bool,
+/// A contact field of the first step: name on the wire, label, input type (`None`: a
+/// textarea), autocomplete token and whether it is required. The widget's form and this markup
+/// both render these.
+pub struct Contact {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub kind: Option<&'static str>,
+    pub autocomplete: &'static str,
+    pub required: bool,
 }
 
-const CONTACTS: [Contact; 5] = [
-    Contact {
-        field: "name",
-        label: "Name",
-        kind: Some("text"),
-        autocomplete: "name",
-        required: true,
-    },
-    Contact {
-        field: "email",
-        label: "Email",
-        kind: Some("email"),
-        autocomplete: "email",
-        required: true,
-    },
-    Contact {
-        field: "company",
-        label: "Company",
-        kind: Some("text"),
-        autocomplete: "organization",
-        required: false,
-    },
-    Contact {
-        field: "phone",
-        label: "Phone",
-        kind: Some("tel"),
-        autocomplete: "tel",
-        required: false,
-    },
-    Contact {
-        field: "message",
-        label: "How can we help?",
-        kind: None,
-        autocomplete: "",
-        required: false,
-    },
-];
+pub static NAME: Contact = Contact {
+    field: "name",
+    label: "Name",
+    kind: Some("text"),
+    autocomplete: "name",
+    required: true,
+};
+pub static EMAIL: Contact = Contact {
+    field: "email",
+    label: "Email",
+    kind: Some("email"),
+    autocomplete: "email",
+    required: true,
+};
+pub static COMPANY: Contact = Contact {
+    field: "company",
+    label: "Company",
+    kind: Some("text"),
+    autocomplete: "organization",
+    required: false,
+};
+pub static PHONE: Contact = Contact {
+    field: "phone",
+    label: "Phone",
+    kind: Some("tel"),
+    autocomplete: "tel",
+    required: false,
+};
+pub static MESSAGE: Contact = Contact {
+    field: "message",
+    label: "How can we help?",
+    kind: None,
+    autocomplete: "",
+    required: false,
+};
+
+/// The contact fields, in the order shown (the consent box follows them).
+pub static CONTACTS: [&Contact; 5] = [&NAME, &EMAIL, &COMPANY, &PHONE, &MESSAGE];
 
 /// How many steps the widget shows for `form`: contact details, then the questions if any.
 pub fn steps(form: &VersionedForm) -> u8 {
@@ -117,7 +119,7 @@ pub fn first_step(site: &SiteConfig, form: &VersionedForm, render_token: &str) -
     if let Some(intro) = &form.definition.intro {
         let _ = write!(out, "<p>{}</p>", text(intro));
     }
-    for c in &CONTACTS {
+    for c in CONTACTS {
         let optional = if c.required {
             ""
         } else {

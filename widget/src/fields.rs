@@ -2,20 +2,26 @@
 //! control carries `aria-invalid` and, while it has an error, `aria-describedby` naming it.
 
 use leadglue_shared::form::{Answer, Answers, Choice, Question, QuestionKind};
+use leadglue_shared::markup::Contact;
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
-/// A labelled single-line input. `field` is its name on the wire (`email`, …).
+/// A contact field's labelled single-line input (its name on the wire, label, type and
+/// autocomplete from `contact`, as the edge's plain-HTML form has them).
 #[component]
 pub fn TextField(
-    field: &'static str,
-    label: &'static str,
-    kind: &'static str,
-    autocomplete: &'static str,
-    required: bool,
+    contact: &'static Contact,
     value: RwSignal<String>,
     error: Signal<Option<String>>,
 ) -> impl IntoView {
+    let Contact {
+        field,
+        label,
+        kind,
+        autocomplete,
+        required,
+    } = *contact;
+    let kind = kind.unwrap_or("text");
     let input_id = format!("lg-{field}");
     let error_id = format!("{input_id}-error");
     view! {
@@ -35,14 +41,14 @@ pub fn TextField(
     }
 }
 
-/// A labelled multi-line input.
+/// A contact field's labelled multi-line input.
 #[component]
 pub fn TextArea(
-    field: &'static str,
-    label: &'static str,
+    contact: &'static Contact,
     value: RwSignal<String>,
     error: Signal<Option<String>>,
 ) -> impl IntoView {
+    let Contact { field, label, .. } = *contact;
     let input_id = format!("lg-{field}");
     let error_id = format!("{input_id}-error");
     view! {

@@ -19,12 +19,14 @@ use crate::takeover::{Takeover, Typed};
 use crate::thanks::ThankYou;
 use crate::{outbox, turnstile};
 
-// The form's styles: one copy for the widget and the edge's plain-HTML form.
-use leadglue_shared::markup::CSS;
+// The form's styles and contact fields: one copy for the widget and the edge's plain-HTML form.
+use leadglue_shared::markup::{self, CSS};
 
-/// Contact fields, on step 1 in this order. Any other field that is not an answer (a
-/// misconfigured embed) is shown as a general error.
-const CONTACT_FIELDS: [&str; 6] = ["name", "email", "company", "phone", "message", "consent"];
+/// Whether `field` is one of step 1's (the contact fields and the consent box). Any other field
+/// that is not an answer (a misconfigured embed) is shown as a general error.
+fn on_step_1(field: &str) -> bool {
+    field == "consent" || markup::CONTACTS.iter().any(|c| c.field == field)
+}
 
 /// The Turnstile answer's field: shown with the challenge, on the last step.
 const TURNSTILE_FIELD: &str = "turnstile_token";
@@ -121,7 +123,7 @@ fn Flow(
 ) -> impl IntoView {
     let EmbedConfig { site, form } = config;
     let questions = form.definition.questions.clone();
-    let steps = leadglue_shared::markup::steps(&form);
+    let steps = markup::steps(&form);
     let form = StoredValue::new(form);
     let site = StoredValue::new(site);
 
@@ -185,7 +187,7 @@ fn Flow(
         errors.with(|all| {
             all.iter()
                 .filter(|e| {
-                    !CONTACT_FIELDS.contains(&e.field.as_str())
+                    !on_step_1(&e.field)
                         && !e.field.starts_with("answers.")
                         && e.field != TURNSTILE_FIELD
                 })
@@ -391,16 +393,11 @@ fn Flow(
         view! {
             <h2 tabindex="-1">{definition.title}</h2>
             {definition.intro.map(|intro| view! { <p>{intro}</p> })}
-            <TextField field="name" label="Name" kind="text" autocomplete="name" required=true
-                value=name error=error_for("name".into()) />
-            <TextField field="email" label="Email" kind="email" autocomplete="email" required=true
-                value=email error=error_for("email".into()) />
-            <TextField field="company" label="Company" kind="text" autocomplete="organization"
-                required=false value=company error=error_for("company".into()) />
-            <TextField field="phone" label="Phone" kind="tel" autocomplete="tel"
-                required=false value=phone error=error_for("phone".into()) />
-            <TextArea field="message" label="How can we help?" value=message
-                error=error_for("message".into()) />
+            <TextField contact=&markup::NAME value=name error=error_for("name".into()) />
+            <TextField contact=&markup::EMAIL value=email error=error_for("email".into()) />
+            <TextField contact=&markup::COMPANY value=company error=error_for("company".into()) />
+            <TextField contact=&markup::PHONE value=phone error=error_for("phone".into()) />
+            <TextArea contact=&markup::MESSAGE value=message error=error_for("message".into()) />
             <div class="field">
                 <label class="consent">
                     <input type="checkbox" id="lg-consent" name="consent" data-testid="consent"
