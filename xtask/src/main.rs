@@ -80,5 +80,14 @@ fn run(cmd: &mut Command) -> Result<()> {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
+    if crate::ci() {
+        // CI builds a fresh clone once: incremental state is never reused, only written.
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
+}
+
+/// Whether we run under CI (`CI` set and not "false"), where nothing may be skipped.
+fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }

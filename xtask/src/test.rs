@@ -14,7 +14,7 @@ pub fn run(args: &[String]) -> Result<()> {
         [dashes, rest @ ..] if dashes == "--" => Some(rest),
         _ => return Err(crate::USAGE.to_owned()),
     };
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let ci = crate::ci();
     let tools = tools::ensure_build_tools()?;
     let chromium = match tools::ensure_chromium() {
         Ok(path) => Some(path),
