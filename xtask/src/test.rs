@@ -124,6 +124,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     drop((worker, postmark, cloudflare, bulk, limited));
     let _ = std::fs::remove_dir_all(&run_dir);
+    let _ = std::fs::remove_dir_all(wrangler::logs());
     eprintln!("xtask: all checks passed");
     Ok(())
 }

@@ -26,7 +26,18 @@ fn in_edge(mut cmd: Command) -> Command {
         // Keep wrangler off the network: no telemetry, no fetch of `request.cf` data.
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    // Wrangler appends a debug log of every run (~50 MB for one `cargo xtask test`) to its
+    // folder in the home directory, where they pile up across clones: keep them with the
+    // build instead, where `cargo xtask test` clears them when it passes.
+    if std::env::var_os("WRANGLER_LOG_PATH").is_none() {
+        cmd.env("WRANGLER_LOG_PATH", logs());
+    }
     cmd
+}
+
+/// Where wrangler writes its debug logs (unless `WRANGLER_LOG_PATH` says otherwise).
+pub fn logs() -> PathBuf {
+    root().join("target/xtask/wrangler-logs")
 }
 
 /// Applies `edge/migrations/` to the local D1 kept in `state`.
