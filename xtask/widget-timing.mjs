@@ -32,7 +32,15 @@ const probe = () => {
   const attach = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
     window.__lg.loader ??= performance.now();
-    return attach.call(this, init);
+    const root = attach.call(this, init);
+    // When the loader puts the static markup in (a microtask after its task ends).
+    new MutationObserver((_, observer) => {
+      if (root.querySelector("[data-render-token]")) {
+        window.__lg.markup ??= performance.now();
+        observer.disconnect();
+      }
+    }).observe(root, { childList: true, subtree: true });
+    return root;
   };
   const poll = () => {
     for (const host of document.querySelectorAll("*")) {
@@ -181,6 +189,7 @@ async function visit(page, withWidget) {
         dcl: nav.domContentLoadedEventEnd,
         load: nav.loadEventEnd,
         loader: lg.loader ?? null,
+        markup: lg.markup ?? null,
         interactive: lg.interactive ?? null,
         interaction,
         takeover: lg.takeover ?? null,
@@ -254,6 +263,7 @@ console.log(
           ["loader file received", (r) => r.loader_file?.end],
           ["HTML fragment requested", (r) => r.html_request?.start],
           ["HTML fragment received", (r) => r.html_request?.end],
+          ["HTML fragment in the page", (r) => r.markup],
           ["form interactive", (r) => r.interactive],
           ["first interaction (the bench's, once the page is idle)", (r) => r.interaction],
         ].map(([step, f]) => ({ step, ...spread(withWidget.map((r) => f(r) ?? NaN)) }))
