@@ -3,7 +3,8 @@
 //
 // Measured in the page, without touching the product's code: an init script records when the
 // loader first attaches a shadow root (the loader has run), and polls each animation frame for
-// the moment the form's name field exists, is enabled and takes typing (interactive). The host
+// the moment the form's name field exists, is enabled and takes typing (interactive), which it
+// logs: the bench waits for that log rather than run anything in the page meanwhile. The host
 // page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
 // requests from Resource Timing. Every load starts cold, in a fresh browser context (an empty
 // HTTP cache and no compiled code, like a visitor new to the site) of one running browser (like
