@@ -97,6 +97,12 @@ pub fn run(args: &[String]) -> Result<()> {
             "LEADGLUE_LIMITED_STATE",
             limited_state.display().to_string(),
         ),
+        // The tests read D1 through wrangler too: its logs go with the rest.
+        (
+            "WRANGLER_LOG_PATH",
+            std::env::var("WRANGLER_LOG_PATH")
+                .unwrap_or_else(|_| wrangler::logs().display().to_string()),
+        ),
     ];
 
     let mut integration = cargo();
