@@ -139,6 +139,32 @@ export class LeadForm {
     this.sendError = page.getByTestId("send-error");
     this.thankYou = page.getByTestId("thank-you");
     this.announcer = page.getByTestId("announcer");
+    // What the page still waits for, and what failed: told when the flow stalls (`until`).
+    this.pending = new Set();
+    this.failed = [];
+    page.on("request", (r) => this.pending.add(r));
+    page.on("requestfinished", (r) => this.pending.delete(r));
+    page.on("requestfailed", (r) => {
+      this.pending.delete(r);
+      this.failed.push(`${r.url()} (${r.failure()?.errorText})`);
+    });
+  }
+
+  /** Waits for `locator`; on a timeout, says where the page and the widget stand. */
+  async until(locator) {
+    try {
+      await locator.waitFor();
+    } catch (e) {
+      const widget = await this.inWidget((root) => ({
+        plainHtml: root.querySelector("[data-render-token]") !== null,
+        heldSubmit: root.firstElementChild?.dataset.held ?? null,
+        alerts: [...root.querySelectorAll("[role=alert]")].map((a) => a.textContent),
+      })).catch((err) => String(err));
+      e.message += `\n  still loading: ${[...this.pending].map((r) => r.url()).join(", ") || "nothing"}`;
+      e.message += `\n  failed: ${this.failed.join(", ") || "nothing"}`;
+      e.message += `\n  widget: ${JSON.stringify(widget)}`;
+      throw e;
+    }
   }
 
   /** Waits until the form is ready: wasm loaded and the site's consent text shown. */
@@ -177,10 +203,10 @@ export class LeadForm {
   async complete(contact, profile) {
     await this.fill(contact);
     await this.submit();
-    await this.page.getByTestId("q-timeline").waitFor();
+    await this.until(this.page.getByTestId("q-timeline"));
     await this.qualify(profile);
     await this.submit();
-    await this.thankYou.waitFor();
+    await this.until(this.thankYou);
   }
 
   /**
