@@ -52,19 +52,69 @@ pub async fn dispatch_due(env: &Env, now_ms: i64, site: Option<&str>) -> Result<
 }
 
 pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64, kind: Kind) -> Result<(), AppError> {
-    if ids.is_empty() {
+    let messages = ids.iter().map(|id| Dispatch {
+        id: id.clone(),
+        now_ms,
+        kind,
+    });
+    send(env, messages.collect()).await
+}
+
+/// Puts messages on the queue, at most a queue batch's worth (100) per call.
+async fn send(env: &Env, messages: Vec<Dispatch>) -> Result<(), AppError> {
+    if messages.is_empty() {
         return Ok(());
     }
-    let messages: Vec<Dispatch> = ids
-        .iter()
-        .map(|id| Dispatch {
-            id: id.clone(),
-            now_ms,
-            kind,
-        })
-        .collect();
-    env.queue(config::FOLLOW_UPS)?.send_batch(messages).await?;
+    let queue = env.queue(config::FOLLOW_UPS)?;
+    for chunk in messages.chunks(BATCH as usize) {
+        queue.send_batch(chunk.to_vec()).await?;
+    }
     Ok(())
+}
+
+/// How long a new lead's first messages wait for other new leads' in the same isolate, to go
+/// onto the queue in one call. A campaign's burst then costs one queue call per few leads rather
+/// than one per lead (measured: ~0.25 ms less CPU per lead at 8 connections, see
+/// docs/benchmarks.md); a visitor's first email comes this much later.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
+thread_local! {
+    static GATHERED: std::cell::RefCell<Gathered> = std::cell::RefCell::default();
+}
+
+/// The messages gathered in this isolate and not yet sent.
+#[derive(Default)]
+struct Gathered(Vec<Dispatch>);
+
+impl Gathered {
+    /// Adds `messages`; true when they start a new gathering, which their request then sends.
+    fn add(&mut self, messages: Vec<Dispatch>) -> bool {
+        let starts = self.0.is_empty() && !messages.is_empty();
+        self.0.extend(messages);
+        starts
+    }
+
+    fn take(&mut self) -> Vec<Dispatch> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// Queues a new lead's first messages without making its request wait: they are gathered with
+/// other leads' for `GATHER` and sent by the request that started the gathering, after its
+/// response. Should they be lost (the isolate ends first, or the queue refuses them), the steps
+/// are still in the outbox and the cron trigger queues them within a minute.
+pub fn enqueue_soon(ctx: &worker::Context, env: &Env, messages: Vec<Dispatch>) {
+    if !GATHERED.with_borrow_mut(|gathered| gathered.add(messages)) {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        worker::Delay::from(GATHER).await;
+        let messages = GATHERED.with_borrow_mut(Gathered::take);
+        if let Err(err) = send(&env, messages).await {
+            worker::console_error!("queueing new leads' first messages: {err}");
+        }
+    });
 }
 
 /// The queue consumer. Every message is acknowledged once handled: retries live in the outbox
@@ -296,4 +346,43 @@ fn public_url(env: &Env) -> String {
     EmailConfig::from_env(env)
         .map(|c| c.public_url)
         .unwrap_or_else(|_| "https://EDGE".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(ids: &[&str]) -> Vec<Dispatch> {
+        let dispatch = |id: &&str| Dispatch {
+            id: id.to_string(),
+            now_ms: 0,
+            kind: Kind::FollowUp,
+        };
+        ids.iter().map(dispatch).collect()
+    }
+
+    fn ids(messages: &[Dispatch]) -> Vec<&str> {
+        messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_first_lead_of_a_gathering_sends_it_with_the_others() {
+        let mut gathered = Gathered::default();
+        assert!(gathered.add(messages(&["a/0"])), "the first starts it");
+        assert!(!gathered.add(messages(&["b/0", "b/1"])), "the next join it");
+        assert_eq!(ids(&gathered.take()), ["a/0", "b/0", "b/1"]);
+        assert!(
+            gathered.add(messages(&["c/0"])),
+            "once sent, the next starts anew"
+        );
+        assert_eq!(ids(&gathered.take()), ["c/0"]);
+    }
+
+    #[test]
+    fn a_lead_with_nothing_to_queue_starts_no_gathering() {
+        let mut gathered = Gathered::default();
+        assert!(!gathered.add(Vec::new()));
+        assert!(gathered.add(messages(&["a/0"])));
+        assert!(gathered.take().len() == 1 && gathered.take().is_empty());
+    }
 }

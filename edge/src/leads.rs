@@ -9,7 +9,7 @@ use leadglue_shared::{spam, webhooks};
 use worker::{Context, Env, Request, Response};
 
 use crate::error::AppError;
-use crate::followups::{self, Kind};
+use crate::followups::{self, Dispatch, Kind};
 use crate::repo::{NewLead, Outcome, Refusal, Repo};
 use crate::{config, forms, http, sites, turnstile};
 
@@ -120,27 +120,20 @@ pub async fn create(
     match repo.insert_lead(&new).await? {
         Ok(stored) => {
             if stored.outcome == Outcome::Created {
-                // The steps due now (the first email, a sales alert): queue them without making
-                // the visitor wait. Steps that do not apply to the site were not stored and are
-                // skipped by the consumer. Should this fail, the cron trigger finds the steps due
-                // within a minute anyway.
-                let env = env.clone();
-                // (Each candidate once: the confirmation and the sequence's start share step 0,
-                // only one of them being stored.)
+                // The steps due now (the first email, a sales alert) and the webhook deliveries:
+                // queued without making the visitor wait. Steps that do not apply to the site
+                // were not stored and are skipped by the consumer. (Each candidate once: the
+                // confirmation and the sequence's start share step 0, only one of them stored.)
                 let due_now: std::collections::BTreeSet<String> = follow_ups
                     .iter()
                     .filter(|p| p.due_ms <= now_ms)
                     .map(|p| format!("{id}/{}", p.step))
                     .collect();
-                let due_now: Vec<String> = due_now.into_iter().collect();
-                let deliveries = stored.deliveries;
-                ctx.wait_until(async move {
-                    let queued = followups::enqueue(&env, &due_now, now_ms, Kind::FollowUp).await;
-                    let told = followups::enqueue(&env, &deliveries, now_ms, Kind::Webhook).await;
-                    if let Err(err) = queued.and(told) {
-                        worker::console_error!("queueing the first follow-ups: {err}");
-                    }
-                });
+                let messages = (due_now.into_iter().map(|id| (id, Kind::FollowUp)))
+                    .chain(stored.deliveries.into_iter().map(|id| (id, Kind::Webhook)))
+                    .map(|(id, kind)| Dispatch { id, now_ms, kind })
+                    .collect();
+                followups::enqueue_soon(ctx, env, messages);
             }
             // 201 for a new lead (and a replay of the request that made it); 200 when an earlier
             // lead with the same email was updated.
