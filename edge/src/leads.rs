@@ -119,15 +119,16 @@ pub async fn create(
     };
     match repo.insert_lead(&new).await? {
         Ok(stored) => {
-            if stored.outcome == Outcome::Created {
+            if matches!(stored.outcome, Outcome::Created | Outcome::Resubmitted) {
                 // The steps due now (the first email, a sales alert) and the webhook deliveries:
-                // queued without making the visitor wait. Steps that do not apply to the site
-                // were not stored and are skipped by the consumer. (Each candidate once: the
-                // confirmation and the sequence's start share step 0, only one of them stored.)
+                // queued without making the visitor wait. Steps that do not apply to the site,
+                // or that an updated lead already had (its first email; its sales alert, should
+                // it have been hot before), were not stored, and are skipped by the consumer.
+                // (Each candidate once: the confirmation and the sequence's start share step 0.)
                 let due_now: std::collections::BTreeSet<String> = follow_ups
                     .iter()
                     .filter(|p| p.due_ms <= now_ms)
-                    .map(|p| format!("{id}/{}", p.step))
+                    .map(|p| format!("{}/{}", stored.id, p.step))
                     .collect();
                 let messages = (due_now.into_iter().map(|id| (id, Kind::FollowUp)))
                     .chain(stored.deliveries.into_iter().map(|id| (id, Kind::Webhook)))

@@ -297,6 +297,58 @@ fn sales_hear_about_hot_leads_at_once() {
 }
 
 #[test]
+fn sales_hear_once_when_a_returning_lead_turns_hot() {
+    let worker = Worker::from_env();
+    let sales = format!("{}@example.com", unique("sales").replace('-', "."));
+    let settings = json!({ "sales_email": sales, "duplicate_window_hours": 24 });
+    let site = worker.new_site_with(&[], &settings);
+    let (id, email) = capture(&worker, &site, "returning", warm());
+    mails(&worker, &email, 1);
+    assert!(
+        worker.mail_to(&sales).is_empty(),
+        "a warm lead alerts nobody"
+    );
+
+    // The same person sends the form again (within the site's duplicate window), ready now:
+    // the lead is updated, not doubled, and sales hear of it at once.
+    let again = |answers: Value| {
+        let mut body = lead(&site);
+        body["email"] = json!(email);
+        body["answers"] = answers;
+        let answer = worker.post_lead(&body, None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.json()["id"], id.as_str(), "the first lead, updated");
+        assert_eq!(answer.json()["grade"], "hot");
+    };
+    again(hot());
+    let alert = &mails(&worker, &sales, 1)[0]["email"];
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Email: {email}"))
+    );
+    assert!(alert["text"].as_str().unwrap().contains("Grade: hot"));
+
+    // Once: hot again, and nobody is told twice; the person gets no second welcome either.
+    again(hot());
+    let alerts = |lead: &str| {
+        let steps = worker.follow_ups(lead);
+        steps.iter().filter(|s| s.1 == "sales_alert").count()
+    };
+    assert_eq!(alerts(&id), 1);
+    eventually("the alert marked sent", 10, || {
+        let steps = worker.follow_ups(&id);
+        steps
+            .iter()
+            .any(|s| s.1 == "sales_alert" && s.2 == "sent")
+            .then_some(())
+    });
+    assert_eq!(worker.mail_to(&sales).len(), 1);
+    assert_eq!(worker.mail_to(&email).len(), 1, "one welcome");
+}
+
+#[test]
 fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
     let worker = Worker::from_env();
     let site = worker.new_site_with(&[], &json!({ "double_opt_in": true }));

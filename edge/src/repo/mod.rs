@@ -332,7 +332,8 @@ impl Repo {
             self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
         ];
         for planned in new.follow_ups {
-            batch.push(self.follow_up_insert(new.id, planned, new.now_ms)?);
+            let submission = (lead.site_id.as_str(), lead.idempotency_key.as_str());
+            batch.push(self.follow_up_insert(new.id, Some(submission), planned, new.now_ms)?);
         }
         batch.push(query!(
             &self.db,
@@ -398,10 +399,15 @@ impl Repo {
     }
 
     /// Stores one planned step of a lead, if the lead exists and the step applies to its site
-    /// (double opt-in setting; a sales inbox for sales alerts).
+    /// (double opt-in setting; a sales inbox for sales alerts). With `submission` (its site and
+    /// idempotency key), `lead_id` is the id of the request that recorded that submission, and
+    /// the step is for the lead the submission belongs to: the new lead, or an earlier one of the
+    /// same person that it updated (which thus hears of a step such as the sales alert once, the
+    /// first time it is planned). A replayed request recorded nothing, and stores nothing.
     fn follow_up_insert(
         &self,
         lead_id: &str,
+        submission: Option<(&str, &str)>,
         planned: &Planned,
         now_ms: i64,
     ) -> Result<worker::D1PreparedStatement, AppError> {
@@ -414,18 +420,21 @@ impl Repo {
         let to_sales = u8::from(
             planned.audience == Audience::Sales && planned.channel == followup::Channel::Email,
         );
+        let (site_id, key) = submission.unzip();
         Ok(query!(
             &self.db,
             "INSERT INTO follow_ups (id, lead_id, step, template, due_at, updated_at, recipient,
                                      channel)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?8 = 1 THEN s.sales_email END, ?9
+             SELECT l.id || '/' || CAST(?2 AS INTEGER), l.id, ?2, ?3, ?4, ?5,
+                    CASE WHEN ?7 = 1 THEN s.sales_email END, ?8
              FROM leads l JOIN sites s ON s.id = l.site_id
-             WHERE l.id = ?2
-               AND (?7 IS NULL OR s.double_opt_in = ?7)
-               AND (?8 = 0 OR s.sales_email IS NOT NULL)
-               AND (?9 <> 'webhook' OR s.webhook_url IS NOT NULL)
+             WHERE l.id = COALESCE((SELECT lead_id FROM submissions
+                                    WHERE site_id = ?9 AND idempotency_key = ?10
+                                      AND request_id = ?1), ?1)
+               AND (?6 IS NULL OR s.double_opt_in = ?6)
+               AND (?7 = 0 OR s.sales_email IS NOT NULL)
+               AND (?8 <> 'webhook' OR s.webhook_url IS NOT NULL)
              ON CONFLICT (id) DO NOTHING",
-            &format!("{lead_id}/{}", planned.step),
             &lead_id,
             &planned.step,
             &planned.template.as_str(),
@@ -434,6 +443,8 @@ impl Repo {
             &opt_in,
             &to_sales,
             &planned.channel.as_str(),
+            &site_id,
+            &key,
         )?)
     }
 
@@ -728,7 +739,7 @@ impl Repo {
             &now_ms
         )?];
         for planned in steps {
-            batch.push(self.follow_up_insert(lead_id, planned, now_ms)?);
+            batch.push(self.follow_up_insert(lead_id, None, planned, now_ms)?);
         }
         self.db.batch(batch).await?;
         Ok(())
@@ -820,7 +831,7 @@ impl Repo {
             &lead_id
         )?];
         for planned in steps {
-            batch.push(self.follow_up_insert(lead_id, planned, now_ms)?);
+            batch.push(self.follow_up_insert(lead_id, None, planned, now_ms)?);
         }
         self.db.batch(batch).await?;
         Ok(steps
