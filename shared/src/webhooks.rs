@@ -14,7 +14,8 @@ pub enum Event {
     /// A lead was captured.
     #[serde(rename = "lead.created")]
     LeadCreated,
-    /// A lead was captured with the grade `hot`: call them now.
+    /// A lead is `hot` for the first time (captured hot, or turned hot when the person sent the
+    /// form again): call them now.
     #[serde(rename = "lead.hot")]
     LeadHot,
     /// Sales moved a lead along its lifecycle.

@@ -171,6 +171,42 @@ fn subscribers_receive_signed_lead_events() {
 }
 
 #[test]
+fn a_lead_that_turns_hot_when_sent_again_is_announced_once() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(&[ORIGIN], &json!({ "duplicate_window_hours": 24 }));
+    let (_, _, path) = subscribe(&worker, &site, &["lead.created", "lead.hot"], "");
+    let email = format!("{}@hooks.example", unique("returning"));
+    let mut warm = lead(&site);
+    warm["email"] = json!(email);
+    let first = worker.post_lead(&warm, Some(ORIGIN));
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.json()["id"].as_str().expect("an id").to_owned();
+    // Sent again, hot now, twice: the same lead, updated; hot once.
+    for _ in 0..2 {
+        let again = worker.post_lead(&hot_lead(&site, &email), Some(ORIGIN));
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.json()["id"], id.as_str());
+    }
+    eventually("lead.created and lead.hot", 20, || {
+        (worker.webhooks_at(&path).len() >= 2).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut received: Vec<Value> = worker
+        .webhooks_at(&path)
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().expect("a body")).expect("JSON"))
+        .collect();
+    received.sort_by_key(|body| body["type"].as_str().unwrap_or_default().to_owned());
+    let types: Vec<_> = received.iter().map(|b| b["type"].clone()).collect();
+    assert_eq!(types, ["lead.created", "lead.hot"], "{received:?}");
+    let hot = &received[1]["data"]["lead"];
+    assert_eq!(
+        (hot["id"].as_str(), hot["grade"].as_str()),
+        (Some(id.as_str()), Some("hot"))
+    );
+}
+
+#[test]
 fn a_subscription_hears_only_the_events_it_chose() {
     let worker = Worker::from_env();
     let site = worker.new_site(&[ORIGIN]);

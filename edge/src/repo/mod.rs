@@ -262,9 +262,9 @@ impl Repo {
             "INSERT INTO leads (id, site_id, email, name, company, phone, message,
                                 consent_text_version, consent_ip, page_url, idempotency_key,
                                 form_id, form_version, answers, score, grade, score_reasons,
-                                attribution, channel, spam_reason)
+                                attribution, channel, spam_reason, hot_request)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20
+                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, CASE WHEN ?16 = 'hot' THEN ?1 END
              WHERE EXISTS (SELECT 1 FROM submissions
                            WHERE site_id = ?2 AND idempotency_key = ?11 AND lead_id = ?1)
              RETURNING id",
@@ -302,6 +302,7 @@ impl Repo {
                 form_id = ?10, form_version = ?11, answers = ?12, score = ?13, grade = ?14,
                 score_reasons = ?15,
                 resubmissions = resubmissions + 1,
+                hot_request = COALESCE(hot_request, CASE WHEN ?14 = 'hot' THEN ?3 END),
                 last_submitted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = (SELECT lead_id FROM submissions
                          WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
@@ -325,14 +326,14 @@ impl Repo {
         // Subscribers hear of a new lead in the same batch: only if it was inserted now, so a
         // replay or a resubmission tells no one twice.
         let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
+        let submission = (lead.site_id.as_str(), lead.idempotency_key.as_str());
         let mut batch = vec![
             record,
             insert,
             update,
-            self.webhook_events(new.id, &events, "{}", None, new.now_ms)?,
+            self.webhook_events(new.id, &events, "{}", None, Some(submission), new.now_ms)?,
         ];
         for planned in new.follow_ups {
-            let submission = (lead.site_id.as_str(), lead.idempotency_key.as_str());
             batch.push(self.follow_up_insert(new.id, Some(submission), planned, new.now_ms)?);
         }
         batch.push(query!(
@@ -377,8 +378,8 @@ impl Repo {
             }
         };
         let deliveries = match outcome {
-            Outcome::Created => rows(3)?.into_iter().map(|r| r.id).collect(),
-            _ => Vec::new(),
+            Outcome::Created | Outcome::Resubmitted => rows(3)?.into_iter().map(|r| r.id).collect(),
+            Outcome::Replayed { .. } => Vec::new(),
         };
         Ok(Ok(Stored {
             id: answer.id,

@@ -397,6 +397,7 @@ impl Repo {
                 &[Event::LeadStatusChanged.as_str()],
                 &data,
                 Some(&token),
+                None,
                 change.now_ms,
             )?);
         }

@@ -1,5 +1,6 @@
 //! SQL of webhook subscriptions and their deliveries (outbox, queue claims, delivery log).
 
+use leadglue_shared::webhooks::Event;
 use serde::{Deserialize, Serialize};
 use worker::{D1PreparedStatement, query};
 
@@ -121,17 +122,23 @@ impl Repo {
     /// A statement that stores one delivery per subscription of the lead's site that wants one
     /// of `events`, with the lead as it stands after the statements before it in the batch.
     /// `data` (a JSON object) is merged into the payload's `data` beside `lead`. `change_id`,
-    /// when given, makes it conditional on that change having applied. Returns the new ids.
+    /// when given, makes it conditional on that change having applied. With `submission` (its
+    /// site and idempotency key), `lead_id` is the id of the request that recorded it, and the
+    /// deliveries are about the lead it belongs to: `lead.created` if this request created it,
+    /// `lead.hot` if this request first made it hot (see `leads.hot_request`). Returns the new
+    /// ids.
     pub(super) fn webhook_events(
         &self,
         lead_id: &str,
         events: &[&str],
         data: &str,
         change_id: Option<&str>,
+        submission: Option<(&str, &str)>,
         now_ms: i64,
     ) -> Result<D1PreparedStatement, AppError> {
         let events =
             serde_json::to_string(events).map_err(|e| AppError::Internal(e.to_string()))?;
+        let (site_id, key) = submission.unzip();
         Ok(query!(
             &self.db,
             "INSERT INTO webhook_deliveries (id, subscription_id, lead_id, event, payload, due_at,
@@ -145,13 +152,22 @@ impl Repo {
              JOIN lead_event_json j ON j.id = l.id
              JOIN webhook_subscriptions s ON s.site_id = l.site_id
              JOIN json_each(?2) e ON instr(' ' || s.events || ' ', ' ' || e.value || ' ') > 0
-             WHERE l.id = ?1 AND (?4 IS NULL OR l.change_id = ?4)
+             WHERE l.id = COALESCE((SELECT lead_id FROM submissions
+                                    WHERE site_id = ?6 AND idempotency_key = ?7
+                                      AND request_id = ?1), ?1)
+               AND (?4 IS NULL OR l.change_id = ?4)
+               AND (?6 IS NULL OR (e.value = ?8 AND l.id = ?1)
+                               OR (e.value = ?9 AND l.hot_request = ?1))
              RETURNING id",
             &lead_id,
             &events,
             &data,
             &change_id,
-            &now_ms
+            &now_ms,
+            &site_id,
+            &key,
+            &Event::LeadCreated.as_str(),
+            &Event::LeadHot.as_str()
         )?)
     }
 
