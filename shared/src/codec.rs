@@ -380,6 +380,40 @@ impl<'a> ObjectWriter<'a> {
     }
 }
 
+/// A parsed document written back: numbers as they were written, members in their order.
+impl ToJson for Value {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => b.write_json(out),
+            Value::Number(text) => out.push_str(text),
+            Value::String(s) => s.write_json(out),
+            Value::Array(items) => items.write_json(out),
+            Value::Object(members) => {
+                let mut object = ObjectWriter::new(out);
+                for (key, value) in members {
+                    object.member(key, value);
+                }
+                object.end();
+            }
+        }
+    }
+}
+
+/// The JSON object `document` with member `key` set to the string `value`: in its place, or
+/// added at the end. `None` when `document` is not an object.
+pub fn with_member(document: &str, key: &str, value: &str) -> Option<String> {
+    let Value::Object(mut members) = parse(document)? else {
+        return None;
+    };
+    let value = Value::String(value.to_owned());
+    match members.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value,
+        None => members.push((key.to_owned(), value)),
+    }
+    Some(Value::Object(members).to_json())
+}
+
 impl ToJson for Answer {
     fn write_json(&self, out: &mut String) {
         match self {
@@ -761,6 +795,16 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn a_member_is_set_only_in_an_object() {
+        assert_eq!(
+            with_member(r#"{"a":[1,2.5e3,null,true],"b":{"c":"d"}}"#, "b", "x").as_deref(),
+            Some(r#"{"a":[1,2.5e3,null,true],"b":"x"}"#)
+        );
+        assert_eq!(with_member("[1]", "b", "x"), None);
+        assert_eq!(with_member("{", "b", "x"), None);
+    }
+
     prop_compose! {
         fn submission()(
             texts in proptest::collection::vec(any::<String>(), 5),
@@ -873,6 +917,17 @@ mod tests {
         #[test]
         fn submissions_are_written_as_serde_json_writes_them(lead in submission()) {
             prop_assert_eq!(lead.to_json(), serde_json::to_string(&lead).unwrap());
+        }
+
+        /// A member set in a submission's JSON is the submission with that member, to the byte:
+        /// what the widget sends again with a fresh Turnstile token.
+        #[test]
+        fn a_member_set_in_a_submission_is_that_submission(lead in submission(), token in any::<String>()) {
+            let with_token = LeadSubmission { turnstile_token: Some(token.clone()), ..lead.clone() };
+            prop_assert_eq!(
+                with_member(&lead.to_json(), "turnstile_token", &token),
+                Some(with_token.to_json())
+            );
         }
 
         /// What the edge sends reads as serde reads it.

@@ -90,4 +90,58 @@ describe("Turnstile", () => {
       await partner.close();
     }
   });
+
+  test("a request kept offline until its challenge expired is sent after a fresh one", async () => {
+    const pages = {};
+    const partner = await hostSite(pages);
+    const context = page.context();
+    try {
+      const siteId = await newSite("turnstile-kept", {
+        allowed_origins: [partner.origin],
+        turnstile_site_key: "1x00000000000000000000AA",
+      });
+      pages["/"] = `<!doctype html><html><head><meta charset="utf-8"></head><body>
+        <script type="module" src="${base}/widget/v1/leadglue.js" data-site="${siteId}" data-form="short"></script>
+        </body></html>`;
+      await page.goto(`${partner.origin}/`);
+      await form.ready(demo.consent_text);
+      const email = uniqueEmail("kept");
+      await form.fill({ name: "Ada", email });
+      await page.getByTestId("turnstile-stand-in").click();
+      await context.setOffline(true);
+      try {
+        await form.submit();
+        await form.sendError.filter({ hasText: "You're offline" }).waitFor();
+        // Turnstile's tokens live five minutes: this one expires while the request waits.
+        await page.evaluate(() => {
+          for (const name of Object.keys(localStorage).filter((k) => k.startsWith("leadglue:outbox:"))) {
+            const entry = JSON.parse(localStorage.getItem(name));
+            entry.body = JSON.stringify({ ...JSON.parse(entry.body), turnstile_token: "expired" });
+            localStorage.setItem(name, JSON.stringify(entry));
+          }
+        });
+        await page.close();
+      } finally {
+        await context.setOffline(false);
+      }
+
+      // A later page of the site: the kept request is refused for its token, so the form asks
+      // for the challenge, and sends the request with the fresh token.
+      const later = await context.newPage();
+      ctx.page = later; // closed by the shared afterEach
+      await later.goto(`${partner.origin}/`);
+      await later.getByTestId("outbox-waiting").waitFor();
+      assert.deepEqual(spamReasons(email), [], "not taken with the expired token");
+      await later.getByTestId("turnstile-stand-in").click();
+      await later.getByTestId("outbox-sent").waitFor();
+      assert.deepEqual(spamReasons(email), [null], "taken once, as a person's");
+      const kept = await later.evaluate(() =>
+        Object.keys(localStorage).filter((k) => k.startsWith("leadglue:outbox:")),
+      );
+      assert.deepEqual(kept, [], "nothing left to send");
+      assert.equal(await later.getByTestId("outbox-waiting").isVisible(), false);
+    } finally {
+      await partner.close();
+    }
+  });
 });

@@ -29,7 +29,6 @@ fn on_step_1(field: &str) -> bool {
 }
 
 /// The Turnstile answer's field: shown with the challenge, on the last step.
-const TURNSTILE_FIELD: &str = "turnstile_token";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
@@ -40,6 +39,9 @@ enum Stage {
     /// Sending failed; the message says why and the visitor may retry.
     Failed(String),
 }
+
+/// Said once a submission an earlier page kept has been sent after a fresh challenge.
+const EARLIER_SENT: &str = "Your earlier request has been sent.";
 
 /// Loads the site's configuration and form, then shows the flow (or why it cannot).
 ///
@@ -161,14 +163,49 @@ fn Flow(
     let turnstile_box = NodeRef::<html::Div>::new();
     let turnstile_token = StoredValue::new(None::<String>);
     let turnstile_id = StoredValue::new(None::<String>);
+    // Submissions an earlier page left in the outbox whose Turnstile token expired meanwhile
+    // (storage names): each goes again with the next token the challenge gives, before this
+    // form's own submission gets one.
+    let waiting = RwSignal::new(Vec::<String>::new());
+    let resent = RwSignal::new(false);
+    let send_waiting = move || {
+        let Some(name) = waiting.with_untracked(|w| w.first().cloned()) else {
+            return;
+        };
+        // Used up by this attempt, whatever its outcome.
+        let Some(token) = turnstile_token.try_update_value(Option::take).flatten() else {
+            return;
+        };
+        spawn_local(async move {
+            let outcome = outbox::send_with_token(&name, &token).await;
+            if let Some(id) = turnstile_id.get_value() {
+                turnstile::reset(&id);
+            }
+            match outcome {
+                outbox::Resent::Delivered | outbox::Resent::Dropped => {
+                    waiting.update(|w| w.retain(|n| *n != name));
+                    if outcome == outbox::Resent::Delivered {
+                        resent.set(true);
+                        announcement.set(EARLIER_SENT.to_owned());
+                    }
+                }
+                // Kept; the next page (or this one, back online) sends it.
+                outbox::Resent::Unreachable => waiting.set(Vec::new()),
+                outbox::Resent::NeedsChallenge => {}
+            }
+        });
+    };
     if let Some(config) = site.with_value(|s| s.turnstile.clone()) {
         // Runs once the view below is in the page.
         spawn_local(async move {
             let Some(element) = turnstile_box.get_untracked() else {
                 return;
             };
-            let id = turnstile::render(&config, &element, move |t| turnstile_token.set_value(t));
-            turnstile_id.set_value(id.await);
+            let solved = move |t| {
+                turnstile_token.set_value(t);
+                send_waiting();
+            };
+            turnstile_id.set_value(turnstile::render(&config, &element, solved).await);
         });
     }
     // Whether this page's submission is waiting in the outbox for the network to come back.
@@ -189,7 +226,7 @@ fn Flow(
                 .filter(|e| {
                     !on_step_1(&e.field)
                         && !e.field.starts_with("answers.")
-                        && e.field != TURNSTILE_FIELD
+                        && e.field != turnstile::FIELD
                 })
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
@@ -244,7 +281,7 @@ fn Flow(
     let show_errors = move |list: Vec<FieldError>| {
         let on_step_1 = list
             .iter()
-            .any(|e| !e.field.starts_with("answers.") && e.field != TURNSTILE_FIELD);
+            .any(|e| !e.field.starts_with("answers.") && e.field != turnstile::FIELD);
         step.set(if on_step_1 { 1 } else { steps });
         announcement.set(match list.len() {
             1 => "One field needs attention.".to_owned(),
@@ -332,7 +369,7 @@ fn Flow(
                 Ok(created) => thank(created),
                 Err(SendError::Invalid(problem)) => {
                     // A refused Turnstile token is used up: the visitor solves a fresh challenge.
-                    if problem.errors.iter().any(|e| e.field == TURNSTILE_FIELD) {
+                    if problem.errors.iter().any(|e| e.field == turnstile::FIELD) {
                         turnstile_token.set_value(None);
                         if let Some(id) = turnstile_id.get_value() {
                             turnstile::reset(&id);
@@ -361,10 +398,15 @@ fn Flow(
     // Undelivered submissions: this page's goes again as soon as the network is back; those
     // that earlier pages left in the outbox, now and then too.
     let flush = move || {
-        spawn_local(outbox::flush(
-            site.with_value(|s| s.id.clone()),
-            key.get_value(),
-        ))
+        spawn_local(async move {
+            let (site_id, turnstile) = site.with_value(|s| (s.id.clone(), s.turnstile.is_some()));
+            let needs_challenge = outbox::flush(site_id, key.get_value()).await;
+            if turnstile && !needs_challenge.is_empty() {
+                waiting.set(needs_challenge);
+                // The challenge may have given a token already.
+                send_waiting();
+            }
+        })
     };
     flush();
     let on_online = Closure::<dyn Fn()>::new(move || {
@@ -471,14 +513,20 @@ fn Flow(
                 <div hidden=hidden_unless(1)>{step_1()}</div>
                 {(steps > 1).then(|| view! { <div hidden=hidden_unless(2)>{step_2()}</div> })}
                 {site.with_value(|s| s.turnstile.is_some()).then(|| {
-                    let error = error_for(TURNSTILE_FIELD.into());
+                    let error = error_for(turnstile::FIELD.into());
+                    let none_waiting = move || waiting.with(Vec::is_empty);
                     view! {
-                        <div class="field" hidden=hidden_unless(steps)>
+                        <div class="field" hidden=move || step.get() != steps && none_waiting()>
+                            <p class="hint" data-testid="outbox-waiting" hidden=none_waiting>
+                                "A request you sent earlier has not reached us yet. Complete the \
+                                 check below to send it."
+                            </p>
                             <div data-testid="turnstile" node_ref=turnstile_box></div>
                             {fields::message(error, "lg-turnstile-error".into())}
                         </div>
                     }
                 })}
+                <p class="hint" data-testid="outbox-sent" hidden=move || !resent.get()>{EARLIER_SENT}</p>
                 <p class="error" data-testid="general-error">{general_errors}</p>
                 <div class="slot" node_ref=present_while(failed)>
                     <div class="alert" data-testid="send-error">

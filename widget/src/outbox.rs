@@ -11,6 +11,7 @@ use leadglue_shared::codec::{self, FromJson, ObjectWriter, ToJson, Value};
 use leadglue_shared::spam::RENDER_TOKEN_MAX_AGE_MS;
 
 use crate::api::{self, SendError};
+use crate::turnstile;
 
 /// Entries older than this are dropped unsent: the render token inside is no longer good, and
 /// a visitor who asked a week ago should not be surprised by a first reply now.
@@ -97,11 +98,50 @@ pub fn remove(site_id: &str, key: &str) {
     }
 }
 
+/// What became of a kept submission sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// The edge has it: no longer kept.
+    Delivered,
+    /// The edge refused it for good (or it was unreadable or too old): no longer kept.
+    Dropped,
+    /// No answer: kept, for the next time.
+    Unreachable,
+    /// Its Turnstile token was refused (they live five minutes, and this one waited longer):
+    /// kept until a fresh challenge gives another ([`send_with_token`]).
+    NeedsChallenge,
+}
+
+async fn send(key: &str, entry: &Entry, body: &str) -> Resent {
+    match api::post(&entry.api, key, body).await {
+        Ok(_) => Resent::Delivered,
+        Err(SendError::Unreachable(_)) => Resent::Unreachable,
+        Err(SendError::Invalid(problem))
+            if problem.errors.iter().any(|e| e.field == turnstile::FIELD) =>
+        {
+            Resent::NeedsChallenge
+        }
+        Err(_) => Resent::Dropped,
+    }
+}
+
+fn read(s: &web_sys::Storage, name: &str) -> Option<Entry> {
+    s.get_item(name)
+        .ok()
+        .flatten()
+        .and_then(|text| codec::parse(&text))
+        .and_then(|v| Entry::from_value(&v))
+        .filter(|e| !expired(e.at, now()))
+}
+
 /// Sends, once each, the site's kept submissions other than `except` (the one this page is
 /// sending itself), dropping the expired and unreadable ones and those the edge answered for
-/// good.
-pub async fn flush(site_id: String, except: String) {
-    let Some(s) = storage() else { return };
+/// good. Returns the storage names of those that need a fresh Turnstile challenge.
+pub async fn flush(site_id: String, except: String) -> Vec<String> {
+    let mut waiting = Vec::new();
+    let Some(s) = storage() else {
+        return waiting;
+    };
     let names: Vec<String> = (0..s.length().unwrap_or(0))
         .filter_map(|i| s.key(i).ok().flatten())
         .collect();
@@ -109,24 +149,42 @@ pub async fn flush(site_id: String, except: String) {
         let Some(key) = key_of(&name, &site_id).filter(|k| *k != except) else {
             continue;
         };
-        let entry = s
-            .get_item(&name)
-            .ok()
-            .flatten()
-            .and_then(|text| codec::parse(&text))
-            .and_then(|v| Entry::from_value(&v))
-            .filter(|e| !expired(e.at, now()));
-        let done = match entry {
-            Some(e) => !matches!(
-                api::post(&e.api, key, &e.body).await,
-                Err(SendError::Unreachable(_))
-            ),
-            None => true,
+        let resent = match read(&s, &name) {
+            Some(e) => send(key, &e, &e.body).await,
+            None => Resent::Dropped,
         };
-        if done {
-            let _ = s.remove_item(&name);
+        match resent {
+            Resent::Delivered | Resent::Dropped => {
+                let _ = s.remove_item(&name);
+            }
+            Resent::NeedsChallenge => waiting.push(name),
+            Resent::Unreachable => {}
         }
     }
+    waiting
+}
+
+/// Sends kept submission `name` (one [`flush`] found waiting for a challenge) again, with the
+/// Turnstile `token` of a fresh challenge in place of its own.
+pub async fn send_with_token(name: &str, token: &str) -> Resent {
+    let Some(s) = storage() else {
+        return Resent::Dropped;
+    };
+    let kept = name
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.rsplit_once(':'));
+    let (Some((_, key)), Some(entry)) = (kept, read(&s, name)) else {
+        let _ = s.remove_item(name);
+        return Resent::Dropped;
+    };
+    let resent = match codec::with_member(&entry.body, turnstile::FIELD, token) {
+        Some(body) => send(key, &entry, &body).await,
+        None => Resent::Dropped,
+    };
+    if matches!(resent, Resent::Delivered | Resent::Dropped) {
+        let _ = s.remove_item(name);
+    }
+    resent
 }
 
 #[cfg(test)]

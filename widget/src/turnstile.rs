@@ -21,6 +21,9 @@ extern "C" {
     fn reset_widget(id: &str) -> Result<(), JsValue>;
 }
 
+/// The submission's member (and the edge's field errors' field) that carries the token.
+pub const FIELD: &str = "turnstile_token";
+
 thread_local! {
     /// The script's loading, shared by every form on the page: it is added to the page once.
     static SCRIPT: RefCell<Option<Promise>> = const { RefCell::new(None) };
