@@ -47,21 +47,29 @@ describe("minimum fill time", () => {
 });
 
 describe("Turnstile", () => {
-  test("the challenge shows inside the form and must be solved before the lead is taken", async () => {
-    // A page with a real address: Chromium does not let a page faked by Playwright's routing
-    // load a script from the Turnstile stand-in's loopback address.
+  /**
+   * A Turnstile site's one-step form on a page with a real address (Chromium does not let a
+   * page faked by Playwright's routing load a script from the Turnstile stand-in's loopback
+   * address), opened and ready. Returns the page's server, to close when done.
+   */
+  async function turnstilePage(tag) {
     const pages = {};
     const partner = await hostSite(pages);
+    const siteId = await newSite(tag, {
+      allowed_origins: [partner.origin],
+      turnstile_site_key: "1x00000000000000000000AA",
+    });
+    pages["/"] = `<!doctype html><html><head><meta charset="utf-8"></head><body>
+      <script type="module" src="${base}/widget/v1/leadglue.js" data-site="${siteId}" data-form="short"></script>
+      </body></html>`;
+    await page.goto(`${partner.origin}/`);
+    await form.ready(demo.consent_text);
+    return partner;
+  }
+
+  test("the challenge shows inside the form and must be solved before the lead is taken", async () => {
+    const partner = await turnstilePage("turnstile");
     try {
-      const siteId = await newSite("turnstile", {
-        allowed_origins: [partner.origin],
-        turnstile_site_key: "1x00000000000000000000AA",
-      });
-      pages["/"] = `<!doctype html><html><head><meta charset="utf-8"></head><body>
-        <script type="module" src="${base}/widget/v1/leadglue.js" data-site="${siteId}" data-form="short"></script>
-        </body></html>`;
-      await page.goto(`${partner.origin}/`);
-      await form.ready(demo.consent_text);
       const email = uniqueEmail("turnstile");
       // The challenge comes with the widget, which a first touch of the form loads.
       await form.fill({ name: "Ada", email });
@@ -92,19 +100,9 @@ describe("Turnstile", () => {
   });
 
   test("a request kept offline until its challenge expired is sent after a fresh one", async () => {
-    const pages = {};
-    const partner = await hostSite(pages);
+    const partner = await turnstilePage("turnstile-kept");
     const context = page.context();
     try {
-      const siteId = await newSite("turnstile-kept", {
-        allowed_origins: [partner.origin],
-        turnstile_site_key: "1x00000000000000000000AA",
-      });
-      pages["/"] = `<!doctype html><html><head><meta charset="utf-8"></head><body>
-        <script type="module" src="${base}/widget/v1/leadglue.js" data-site="${siteId}" data-form="short"></script>
-        </body></html>`;
-      await page.goto(`${partner.origin}/`);
-      await form.ready(demo.consent_text);
       const email = uniqueEmail("kept");
       await form.fill({ name: "Ada", email });
       await page.getByTestId("turnstile-stand-in").click();

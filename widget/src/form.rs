@@ -28,8 +28,6 @@ fn on_step_1(field: &str) -> bool {
     field == "consent" || markup::CONTACTS.iter().any(|c| c.field == field)
 }
 
-/// The Turnstile answer's field: shown with the challenge, on the last step.
-
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
     Editing,

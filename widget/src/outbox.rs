@@ -1,7 +1,8 @@
 //! Submissions not yet delivered, kept in the host site's `localStorage` so that a lead survives
 //! going offline, a failing network or the page being closed mid-send. An entry is written
 //! before the first attempt and removed on the edge's definitive answer; what is left is sent
-//! again when the browser comes back online and on the next page load with the widget.
+//! again when the browser comes back online and on the next page load with the widget; one
+//! refused for its Turnstile token (expired while it waited) is sent with a fresh challenge's.
 //!
 //! One key per submission (`leadglue:outbox:{site}:{idempotency key}`), so that tabs never
 //! overwrite each other's entries; every copy carries the same idempotency key, so however many
