@@ -72,7 +72,7 @@ async fn send(env: &Env, messages: Vec<Dispatch>) -> Result<(), AppError> {
     Ok(())
 }
 
-/// How long a new lead's first messages wait for other new leads' in the same isolate, to go
+/// How long the messages due at a capture wait for other captures' in the same isolate, to go
 /// onto the queue in one call. A campaign's burst then costs one queue call per few leads rather
 /// than one per lead (measured: ~0.25 ms less CPU per lead at 8 connections, see
 /// docs/benchmarks.md); a visitor's first email comes this much later.
@@ -99,7 +99,7 @@ impl Gathered {
     }
 }
 
-/// Queues a new lead's first messages without making its request wait: they are gathered with
+/// Queues the messages due at a capture without making its request wait: they are gathered with
 /// other leads' for `GATHER` and sent by the request that started the gathering, after its
 /// response. Should they be lost (the isolate ends first, or the queue refuses them), the steps
 /// are still in the outbox and the cron trigger queues them within a minute.
@@ -112,7 +112,7 @@ pub fn enqueue_soon(ctx: &worker::Context, env: &Env, messages: Vec<Dispatch>) {
         worker::Delay::from(GATHER).await;
         let messages = GATHERED.with_borrow_mut(Gathered::take);
         if let Err(err) = send(&env, messages).await {
-            worker::console_error!("queueing new leads' first messages: {err}");
+            worker::console_error!("queueing the messages due at captures: {err}");
         }
     });
 }

@@ -323,8 +323,10 @@ impl Repo {
             &new.scored.grade.as_str(),
             &reasons,
         )?;
-        // Subscribers hear of a new lead in the same batch: only if it was inserted now, so a
-        // replay or a resubmission tells no one twice.
+        // Subscribers and the follow-up hear of the lead in the same batch: `lead.created` only
+        // if it was inserted now, `lead.hot` only from the request that first made it hot, each
+        // step only if the lead does not have it yet; so a replay or a resubmission tells no one
+        // twice.
         let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
         let submission = (lead.site_id.as_str(), lead.idempotency_key.as_str());
         let mut batch = vec![
