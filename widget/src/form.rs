@@ -162,12 +162,12 @@ fn Flow(
     let turnstile_token = StoredValue::new(None::<String>);
     let turnstile_id = StoredValue::new(None::<String>);
     // Submissions an earlier page left in the outbox whose Turnstile token expired meanwhile
-    // (storage names): each goes again with the next token the challenge gives, before this
+    // (their keys): each goes again with the next token the challenge gives, before this
     // form's own submission gets one.
     let waiting = RwSignal::new(Vec::<String>::new());
     let resent = RwSignal::new(false);
     let send_waiting = move || {
-        let Some(name) = waiting.with_untracked(|w| w.first().cloned()) else {
+        let Some(waiting_key) = waiting.with_untracked(|w| w.first().cloned()) else {
             return;
         };
         // Used up by this attempt, whatever its outcome.
@@ -175,13 +175,14 @@ fn Flow(
             return;
         };
         spawn_local(async move {
-            let outcome = outbox::send_with_token(&name, &token).await;
+            let site_id = site.with_value(|s| s.id.clone());
+            let outcome = outbox::send_with_token(&site_id, &waiting_key, &token).await;
             if let Some(id) = turnstile_id.get_value() {
                 turnstile::reset(&id);
             }
             match outcome {
                 outbox::Resent::Delivered | outbox::Resent::Dropped => {
-                    waiting.update(|w| w.retain(|n| *n != name));
+                    waiting.update(|w| w.retain(|k| *k != waiting_key));
                     if outcome == outbox::Resent::Delivered {
                         resent.set(true);
                         announcement.set(EARLIER_SENT.to_owned());

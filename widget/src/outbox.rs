@@ -135,9 +135,33 @@ fn read(s: &web_sys::Storage, name: &str) -> Option<Entry> {
         .filter(|e| !expired(e.at, now()))
 }
 
+/// Sends kept submission `key` of `site_id` again: as it was first sent, or with `token` (a
+/// fresh challenge's) as its Turnstile token. Forgets it once the edge has it or refused it for
+/// good.
+async fn resend(s: &web_sys::Storage, site_id: &str, key: &str, token: Option<&str>) -> Resent {
+    let name = storage_key(site_id, key);
+    let resent = match read(s, &name) {
+        Some(entry) => {
+            let body = match token {
+                None => Some(entry.body.clone()),
+                Some(token) => codec::with_member(&entry.body, turnstile::FIELD, token),
+            };
+            match body {
+                Some(body) => send(key, &entry, &body).await,
+                None => Resent::Dropped,
+            }
+        }
+        None => Resent::Dropped,
+    };
+    if matches!(resent, Resent::Delivered | Resent::Dropped) {
+        let _ = s.remove_item(&name);
+    }
+    resent
+}
+
 /// Sends, once each, the site's kept submissions other than `except` (the one this page is
 /// sending itself), dropping the expired and unreadable ones and those the edge answered for
-/// good. Returns the storage names of those that need a fresh Turnstile challenge.
+/// good. Returns the keys of those that need a fresh Turnstile challenge.
 pub async fn flush(site_id: String, except: String) -> Vec<String> {
     let mut waiting = Vec::new();
     let Some(s) = storage() else {
@@ -150,42 +174,20 @@ pub async fn flush(site_id: String, except: String) -> Vec<String> {
         let Some(key) = key_of(&name, &site_id).filter(|k| *k != except) else {
             continue;
         };
-        let resent = match read(&s, &name) {
-            Some(e) => send(key, &e, &e.body).await,
-            None => Resent::Dropped,
-        };
-        match resent {
-            Resent::Delivered | Resent::Dropped => {
-                let _ = s.remove_item(&name);
-            }
-            Resent::NeedsChallenge => waiting.push(name),
-            Resent::Unreachable => {}
+        if resend(&s, &site_id, key, None).await == Resent::NeedsChallenge {
+            waiting.push(key.to_owned());
         }
     }
     waiting
 }
 
-/// Sends kept submission `name` (one [`flush`] found waiting for a challenge) again, with the
+/// Sends kept submission `key` (one [`flush`] found waiting for a challenge) again, with the
 /// Turnstile `token` of a fresh challenge in place of its own.
-pub async fn send_with_token(name: &str, token: &str) -> Resent {
-    let Some(s) = storage() else {
-        return Resent::Dropped;
-    };
-    let kept = name
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.rsplit_once(':'));
-    let (Some((_, key)), Some(entry)) = (kept, read(&s, name)) else {
-        let _ = s.remove_item(name);
-        return Resent::Dropped;
-    };
-    let resent = match codec::with_member(&entry.body, turnstile::FIELD, token) {
-        Some(body) => send(key, &entry, &body).await,
+pub async fn send_with_token(site_id: &str, key: &str, token: &str) -> Resent {
+    match storage() {
+        Some(s) => resend(&s, site_id, key, Some(token)).await,
         None => Resent::Dropped,
-    };
-    if matches!(resent, Resent::Delivered | Resent::Dropped) {
-        let _ = s.remove_item(name);
     }
-    resent
 }
 
 #[cfg(test)]
