@@ -1,7 +1,8 @@
 //! Follow-up at the edge. The cron trigger (every minute) and the admin "run now" call move due
 //! steps onto the queue; the queue consumer claims each step exactly once and sends it through
 //! the email provider; failures go back to the outbox with a backoff, then to `dead` with the
-//! reason kept. A new lead's first step is put on the queue as soon as it is stored.
+//! reason kept. The steps due when a lead is captured go onto the queue right after its
+//! response, gathered with other captures' for a moment (`enqueue_soon`).
 
 use leadglue_shared::followup::{
     Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, plan_sequence, render,
@@ -60,13 +61,16 @@ pub async fn enqueue(env: &Env, ids: &[String], now_ms: i64, kind: Kind) -> Resu
     send(env, messages.collect()).await
 }
 
-/// Puts messages on the queue, at most a queue batch's worth (100) per call.
+/// The most messages one `sendBatch` call takes (Cloudflare Queues' limit).
+const SEND_BATCH_LIMIT: usize = 100;
+
+/// Puts messages on the queue, at most [`SEND_BATCH_LIMIT`] per call.
 async fn send(env: &Env, messages: Vec<Dispatch>) -> Result<(), AppError> {
     if messages.is_empty() {
         return Ok(());
     }
     let queue = env.queue(config::FOLLOW_UPS)?;
-    for chunk in messages.chunks(BATCH as usize) {
+    for chunk in messages.chunks(SEND_BATCH_LIMIT) {
         queue.send_batch(chunk.to_vec()).await?;
     }
     Ok(())

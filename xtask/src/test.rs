@@ -100,8 +100,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // The tests read D1 through wrangler too: its logs go with the rest.
         (
             "WRANGLER_LOG_PATH",
-            std::env::var("WRANGLER_LOG_PATH")
-                .unwrap_or_else(|_| wrangler::logs().display().to_string()),
+            wrangler::log_path().display().to_string(),
         ),
     ];
 

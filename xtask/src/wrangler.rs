@@ -29,15 +29,18 @@ fn in_edge(mut cmd: Command) -> Command {
     // Wrangler appends a debug log of every run (~50 MB for one `cargo xtask test`) to its
     // folder in the home directory, where they pile up across clones: keep them with the
     // build instead, where `cargo xtask test` clears them when it passes.
-    if std::env::var_os("WRANGLER_LOG_PATH").is_none() {
-        cmd.env("WRANGLER_LOG_PATH", logs());
-    }
+    cmd.env("WRANGLER_LOG_PATH", log_path());
     cmd
 }
 
-/// Where wrangler writes its debug logs (unless `WRANGLER_LOG_PATH` says otherwise).
+/// Where xtask has wrangler write its debug logs, unless `WRANGLER_LOG_PATH` says otherwise.
 pub fn logs() -> PathBuf {
     root().join("target/xtask/wrangler-logs")
+}
+
+/// Where wrangler's debug logs go: the caller's `WRANGLER_LOG_PATH`, or [`logs`].
+pub fn log_path() -> PathBuf {
+    std::env::var_os("WRANGLER_LOG_PATH").map_or_else(logs, PathBuf::from)
 }
 
 /// Applies `edge/migrations/` to the local D1 kept in `state`.
