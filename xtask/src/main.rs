@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args>] | build | crash | fuzz [SECONDS] | bench [ingest|widget] | api-key create|revoke …>";
+const USAGE: &str = "usage: cargo xtask <dev [--port P] | test [-- <cargo test args> | browser [PATTERN]] | build | crash | fuzz [SECONDS] | bench [ingest|widget] | api-key create|revoke …>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -6,26 +6,38 @@ use std::process::Command;
 use crate::wrangler::{self, Options, Wrangler};
 use crate::{Result, build, cargo, crash, dev, fuzz, mailsink, root, tools};
 
-/// With `-- <cargo test arguments>` (e.g. `cargo xtask test -- --test sales`), only the
-/// integration tests run, with those arguments: a quick loop while working on the edge.
+/// What one run covers.
+enum Only<'a> {
+    Everything,
+    /// `-- <cargo test arguments>` (e.g. `cargo xtask test -- --test sales`): only the
+    /// integration tests, with those arguments: a quick loop while working on the edge.
+    Integration(&'a [String]),
+    /// `browser [PATTERN]`: only the browser tests, those whose name matches PATTERN (a
+    /// regular expression) if given: the loop while working on the widget.
+    Browser(Option<&'a str>),
+}
+
 pub fn run(args: &[String]) -> Result<()> {
-    let only: Option<&[String]> = match args {
-        [] => None,
-        [dashes, rest @ ..] if dashes == "--" => Some(rest),
+    let only = match args {
+        [] => Only::Everything,
+        [dashes, rest @ ..] if dashes == "--" => Only::Integration(rest),
+        [browser] if browser == "browser" => Only::Browser(None),
+        [browser, pattern] if browser == "browser" => Only::Browser(Some(pattern)),
         _ => return Err(crate::USAGE.to_owned()),
     };
+    let everything = matches!(only, Only::Everything);
     let ci = crate::ci();
     let tools = tools::ensure_build_tools()?;
     let chromium = match tools::ensure_chromium() {
         Ok(path) => Some(path),
-        Err(err) if ci => return Err(err),
+        Err(err) if ci || matches!(only, Only::Browser(_)) => return Err(err),
         Err(err) => {
             eprintln!("xtask: WARNING: the browser tests will NOT run: {err}");
             None
         }
     };
 
-    if only.is_none() {
+    if everything {
         lint_and_unit_tests()?;
         // 20 s of fuzzing the submission parser and validation (~1 min with the build).
         if fuzz::nightly_available() {
@@ -104,24 +116,29 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
     ];
 
-    let mut integration = cargo();
-    integration.args(["test", "--package", "leadglue-tests"]);
-    if let Some(args) = only {
-        integration.args(args);
+    if !matches!(only, Only::Browser(_)) {
+        let mut integration = cargo();
+        integration.args(["test", "--package", "leadglue-tests"]);
+        if let Only::Integration(args) = only {
+            integration.args(args);
+        }
+        integration.envs(env.iter().cloned());
+        crate::run(&mut integration)?;
     }
-    integration.envs(env.iter().cloned());
-    crate::run(&mut integration)?;
 
-    if only.is_none() {
+    if everything {
         // Its own Worker, killed and restarted on its own state (see crash.rs).
         crash::run(&run_dir.join("crash"), &sink, Some(&unlimited))?;
     }
 
-    if let Some(chromium) = chromium.filter(|_| only.is_none()) {
+    if let Some(chromium) = chromium.filter(|_| !matches!(only, Only::Integration(_))) {
         let mut e2e = Command::new("node");
         // A hung browser test fails after two minutes instead of eating CI's time.
-        e2e.args(["--test", "--test-concurrency=1", "--test-timeout=120000"])
-            .arg(root().join("tests/e2e"))
+        e2e.args(["--test", "--test-concurrency=1", "--test-timeout=120000"]);
+        if let Only::Browser(Some(pattern)) = only {
+            e2e.arg(format!("--test-name-pattern={pattern}"));
+        }
+        e2e.arg(root().join("tests/e2e"))
             .current_dir(root())
             .env("CHROMIUM", chromium)
             .envs(env.iter().cloned());
