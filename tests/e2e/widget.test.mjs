@@ -368,6 +368,30 @@ describe("before the widget loads", () => {
     assert.equal(leadsFor(email).length, 1);
   });
 
+  test("a form whose configuration cannot be fetched keeps what was typed, says so, and goes through when sent again", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    // The widget's configuration (not its HTML fragment, already shown).
+    const configuration = (url) => url.pathname === "/v1/sites/demo/forms/default";
+    await page.route(configuration, (route) => route.abort("internetdisconnected"));
+    const email = uniqueEmail("noconfig");
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    assert.equal(await shownAsHtml(page), true);
+    assert.equal(await form.name.inputValue(), "Ada", "the plain form and what was typed stay");
+    assert.match(await page.getByTestId("announcer").textContent(), /cannot be sent right now/);
+
+    await page.unroute(configuration);
+    await form.submit();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.email.inputValue(), email, "nothing typed is lost");
+    await form.qualify(warm);
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
   test("a form sent before the widget arrived goes on once it has: one step, then the lead", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);

@@ -38,6 +38,11 @@ enum Stage {
     Failed(String),
 }
 
+/// Said when the visitor sent the plain-HTML form and the widget cannot take it over yet: the
+/// loader's words when the wasm cannot be had.
+const CANNOT_SEND: &str =
+    "This form cannot be sent right now. Please check your connection and try again.";
+
 /// Said once a submission an earlier page kept has been sent after a fresh challenge.
 const EARLIER_SENT: &str = "Your earlier request has been sent.";
 
@@ -63,7 +68,25 @@ pub fn LeadForm(
     let status = NodeRef::<html::P>::new();
     let owner = Owner::current();
     spawn_local(async move {
-        let loaded = api::embed_config(&api_base, &site_id, &form_id, started).await;
+        let mut started = started;
+        let loaded = loop {
+            let loaded = api::embed_config(&api_base, &site_id, &form_id, started.take()).await;
+            // Not loaded while the visitor may be typing in the plain-HTML form: it stays, with
+            // what they typed, and says why once they send it (as the loader does when the
+            // wasm cannot be had). The widget tries again when they do, or when back online.
+            match (&loaded, &takeover) {
+                (Err(err), Some(takeover)) => {
+                    if takeover.held() {
+                        takeover.say(&match err {
+                            SendError::Refused(problem) => problem.title.clone(),
+                            _ => CANNOT_SEND.to_owned(),
+                        });
+                    }
+                    takeover.next_try().await;
+                }
+                _ => break loaded,
+            }
+        };
         let (Some(slot), Some(status)) = (slot.get_untracked(), status.get_untracked()) else {
             return;
         };

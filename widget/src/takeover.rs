@@ -7,6 +7,7 @@
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextAreaElement};
 
 /// Set by the loader on the widget's root when the visitor sent the form before the widget was
@@ -47,6 +48,32 @@ impl Takeover {
     /// Where the widget builds its form until [`Takeover::finish`].
     pub fn built(&self) -> HtmlElement {
         self.built.clone()
+    }
+
+    /// Whether the visitor has sent the markup's form.
+    pub fn held(&self) -> bool {
+        self.root.has_attribute(HELD_SUBMIT)
+    }
+
+    /// Says `reason` in the markup, where its own general error goes, and to screen readers.
+    pub fn say(&self, reason: &str) {
+        for id in ["general-error", "announcer"] {
+            if let Ok(Some(el)) = self.root.query_selector(&format!("[data-testid={id}]")) {
+                el.set_text_content(Some(reason));
+            }
+        }
+    }
+
+    /// Until the visitor sends the markup's form again or the browser comes back online: when
+    /// the widget tries again to take over. (Both listeners stay; a promise resolves once.)
+    pub async fn next_try(&self) {
+        let again = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = self
+                .root
+                .add_event_listener_with_callback("submit", &resolve);
+            let _ = leptos::prelude::window().add_event_listener_with_callback("online", &resolve);
+        });
+        let _ = JsFuture::from(again).await;
     }
 
     /// Puts what was built in the markup's place, with the visitor's input.
