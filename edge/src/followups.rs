@@ -173,7 +173,7 @@ async fn process(
     }
     let outcome = match config {
         Ok(config) if step.channel == Channel::Webhook.as_str() => {
-            providers::webhook(config, &step, now_ms).await
+            providers::webhook(config, &step).await
         }
         Ok(config) => providers::send(config, env, &email(config, &step)?).await,
         Err(problem) => Err(Failure::retryable(format!("configuration: {problem}"))),
@@ -272,13 +272,13 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
             locale: step.locale,
         },
     );
-    // RFC 8058: one-click unsubscribe by POST to the https link; the mailto is the fallback
-    // for clients that only do mail.
-    let mailbox = config.sender_address();
+    // RFC 8058: one-click unsubscribe by POST to the https link (what Gmail and Yahoo require
+    // of bulk senders). No mailto: nothing reads the sender's mailbox, so a mailed request
+    // would go unheard; the link in every email serves clients that only do mail.
     let headers = [
         (
             "List-Unsubscribe".to_owned(),
-            format!("<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe%20{token}>"),
+            format!("<{unsubscribe_url}>"),
         ),
         (
             "List-Unsubscribe-Post".to_owned(),

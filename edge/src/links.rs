@@ -67,7 +67,7 @@ pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response
     page(
         200,
         "Unsubscribed",
-        "<p>You are unsubscribed: we will not email you about this request again.</p>",
+        "<p>You are unsubscribed: we will not email you about your requests so far again.</p>",
     )
 }
 

@@ -119,11 +119,7 @@ pub async fn send(
 /// A webhook step: POSTs the lead's essentials to the site's `webhook_url`, signed per Standard
 /// Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with `WEBHOOK_SECRET`, so
 /// direct-mail, voice or fax-broadcast services and CRMs can act on a sequence step.
-pub async fn webhook(
-    config: &EmailConfig,
-    step: &ClaimedFollowUp,
-    now_ms: i64,
-) -> Result<String, Failure> {
+pub async fn webhook(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<String, Failure> {
     let url = step.webhook_url.as_deref().ok_or_else(|| Failure {
         reason: "the site has no webhook_url".into(),
         retryable: false,
@@ -132,7 +128,9 @@ pub async fn webhook(
         .webhook_secret
         .as_deref()
         .ok_or_else(|| Failure::retryable("WEBHOOK_SECRET is not set".into()))?;
-    let timestamp = now_ms / 1000;
+    // Signed as of the real time (receivers reject a timestamp far from their clock), whatever
+    // time the dispatcher judged the step due by (a rehearsal's `?now=`, a queue backlog).
+    let timestamp = crate::now_ms() / 1000;
     // The hot-lead alert, sent as a webhook, is the `lead.hot` event; other steps are sequence
     // steps.
     let kind = if step.template == Template::SalesAlert.as_str() {
@@ -276,7 +274,8 @@ pub async fn post_text(
         Ok::<_, worker::Error>((status, text))
     };
     // A provider that does not answer in time is treated like one that failed: the step is
-    // retried later with the same idempotency key, so a message it did accept is not sent twice.
+    // retried later with the same idempotency key, so a message Resend did accept is not sent
+    // twice (Postmark and `send_email` take no key: there it can be).
     let timeout = worker::Delay::from(PROVIDER_TIMEOUT);
     let (status, text) = match select(pin!(attempt), pin!(timeout)).await {
         Either::Left((answer, _)) => {

@@ -843,20 +843,30 @@ impl Repo {
             .collect())
     }
 
-    /// Unsubscribes a lead and cancels every step not yet sent, atomically. `false` for an
-    /// unknown lead.
+    /// Unsubscribes the person a lead is from, on the lead's site, and cancels every step not
+    /// yet sent to them, atomically: all their leads there (the same address, in any case),
+    /// since one link in one email must stop everything that site sends them. A form they send
+    /// later, consenting again, starts afresh. `false` for an unknown lead.
     pub async fn unsubscribe(&self, lead_id: &str, now_ms: i64) -> Result<bool, AppError> {
+        // The person's leads: erased ones have no address left, and stand only for themselves.
+        const PERSON: &str = "SELECT p.id FROM leads p JOIN leads l ON l.id = ?1
+             WHERE p.site_id = l.site_id AND p.email = l.email COLLATE NOCASE
+               AND (p.id = l.id OR l.email <> '')";
         let mark = query!(
             &self.db,
-            "UPDATE leads SET unsubscribed_at = COALESCE(unsubscribed_at,
-                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             WHERE id = ?1 RETURNING id",
+            &format!(
+                "UPDATE leads SET unsubscribed_at = COALESCE(unsubscribed_at,
+                        strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 WHERE id IN ({PERSON}) RETURNING id"
+            ),
             &lead_id
         )?;
         let cancel = query!(
             &self.db,
-            "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2
-             WHERE lead_id = ?1 AND state IN ('scheduled', 'queued')",
+            &format!(
+                "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2
+                 WHERE lead_id IN ({PERSON}) AND state IN ('scheduled', 'queued')"
+            ),
             &lead_id,
             &now_ms
         )?;
