@@ -52,6 +52,16 @@ pub fn render_token_key(env: &worker::Env) -> Result<std::rc::Rc<[u8]>, String> 
     Ok(KEY.with(|k| k.get_or_init(|| key).clone()))
 }
 
+/// The HMAC key of the links in emails (`UNSUBSCRIBE_SECRET`), checked. Following a link needs
+/// only this: a person can unsubscribe even while sending email is misconfigured.
+pub fn link_secret(env: &worker::Env) -> Result<String, String> {
+    let secret = setting(env, "UNSUBSCRIBE_SECRET").ok_or("UNSUBSCRIBE_SECRET is not set")?;
+    if secret.len() < 32 {
+        return Err("UNSUBSCRIBE_SECRET must be at least 32 characters".into());
+    }
+    Ok(secret)
+}
+
 /// The `send_email` binding, when email goes through Cloudflare (`[[send_email]] name`).
 pub const EMAIL: &str = "EMAIL";
 
@@ -102,10 +112,7 @@ impl EmailConfig {
                 "PUBLIC_URL must be an http(s) origin, not {public_url:?}"
             ));
         }
-        let secret = need("UNSUBSCRIBE_SECRET")?;
-        if secret.len() < 32 {
-            return Err("UNSUBSCRIBE_SECRET must be at least 32 characters".into());
-        }
+        let secret = link_secret(env)?;
         let provider = match get("EMAIL_PROVIDER").as_deref().unwrap_or("resend") {
             "resend" => Provider::Resend {
                 base_url: base("RESEND_BASE_URL", "https://api.resend.com"),

@@ -8,14 +8,16 @@ use worker::{Env, Response};
 
 use crate::now_ms;
 
-use crate::config::EmailConfig;
+use crate::config;
 use crate::error::AppError;
 use crate::followups;
 use crate::repo::Repo;
 
 /// `GET /v1/unsubscribe/{token}` and `GET /v1/confirm/{token}`: the page with the button.
 pub fn button_page(env: &Env, purpose: Purpose, token: &str) -> Result<Response, AppError> {
-    lead_id(env, purpose, token)?;
+    if lead_id(env, purpose, token)?.is_none() {
+        return not_a_link();
+    }
     let (title, question, button, field) = match purpose {
         Purpose::Unsubscribe => (
             "Unsubscribe",
@@ -43,7 +45,9 @@ pub fn button_page(env: &Env, purpose: Purpose, token: &str) -> Result<Response,
 
 /// `POST /v1/confirm/{token}`: confirms a double opt-in; the sequence starts now.
 pub async fn confirm(env: &Env, repo: &Repo, token: &str) -> Result<Response, AppError> {
-    let lead = lead_id(env, Purpose::Confirm, token)?;
+    let Some(lead) = lead_id(env, Purpose::Confirm, token)? else {
+        return not_a_link();
+    };
     let now_ms = now_ms();
     let steps = repo
         .confirm(&lead, &plan_on_confirm(now_ms), now_ms)
@@ -58,7 +62,9 @@ pub async fn confirm(env: &Env, repo: &Repo, token: &str) -> Result<Response, Ap
 
 /// `POST /v1/unsubscribe/{token}`: one click from a mail client, or the confirm button.
 pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response, AppError> {
-    let lead = lead_id(env, Purpose::Unsubscribe, token)?;
+    let Some(lead) = lead_id(env, Purpose::Unsubscribe, token)? else {
+        return not_a_link();
+    };
     let now_ms = now_ms();
     if !repo.unsubscribe(&lead, now_ms).await? {
         // A genuine token for a lead erased since: there is nothing left to send.
@@ -71,9 +77,20 @@ pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response
     )
 }
 
-fn lead_id(env: &Env, purpose: Purpose, token: &str) -> Result<String, AppError> {
-    let config = EmailConfig::from_env(env).map_err(AppError::Internal)?;
-    verify(config.unsubscribe_secret.as_bytes(), purpose, token).ok_or(AppError::NotFound)
+/// The lead a link is for, or `None` if its token does not verify.
+fn lead_id(env: &Env, purpose: Purpose, token: &str) -> Result<Option<String>, AppError> {
+    let secret = config::link_secret(env).map_err(AppError::Internal)?;
+    Ok(verify(secret.as_bytes(), purpose, token))
+}
+
+/// What a person who followed a damaged or made-up link sees: a page, not an API's problem.
+fn not_a_link() -> Result<Response, AppError> {
+    page(
+        404,
+        "This link does not work",
+        "<p>This link is not complete or not valid. Your email program may have cut it in two: \
+         try copying the whole link from the email into your browser.</p>",
+    )
 }
 
 /// A small self-contained page under a strict Content-Security-Policy.
