@@ -1,7 +1,7 @@
 //! Who is asking: the operator's `ADMIN_TOKEN`, or an API key with scopes. Every protected
 //! handler starts with [`require`].
 
-use leadglue_shared::sales::{PresentedKey, Scope, key_hash};
+use leadglue_shared::sales::{PresentedKey, Scope, bearer_token, key_hash};
 use subtle::ConstantTimeEq;
 use worker::{Env, Request};
 
@@ -39,10 +39,7 @@ pub async fn require(
     needed: Scope,
 ) -> Result<Principal, AppError> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    let token = header.strip_prefix("Bearer ").unwrap_or_default().trim();
-    if token.is_empty() {
-        return Err(AppError::Unauthorized);
-    }
+    let token = bearer_token(&header).ok_or(AppError::Unauthorized)?;
     let admin = env
         .secret(config::ADMIN_TOKEN)
         .map(|s| s.to_string())

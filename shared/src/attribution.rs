@@ -55,6 +55,21 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 7] = [
+        Channel::Direct,
+        Channel::PaidSearch,
+        Channel::OrganicSearch,
+        Channel::PaidSocial,
+        Channel::OrganicSocial,
+        Channel::Email,
+        Channel::Referral,
+    ];
+
+    /// The channel named `name` (as [`Channel::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::PaidSearch => "paid_search",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::FieldError;
+use crate::attribution::Channel;
 use crate::score::{Grade, Reason};
 
 /// Where a lead stands with sales. A lead moves forward (`lead → prospect → customer →
@@ -130,6 +131,14 @@ impl Scope {
 
 /// Prefix of every API key, so a leaked key is recognisable (and secret scanners can match it).
 pub const KEY_PREFIX: &str = "lg_";
+
+/// The credentials of an `Authorization` header value, if its scheme is Bearer (in any case,
+/// as HTTP's schemes are); empty credentials are none.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// An API key as a client sends it: `lg_<id>_<secret>`. The id finds the stored key; only a
 /// hash of the secret is stored, compared in constant time.
@@ -338,7 +347,16 @@ fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), F
     match key {
         "site" => filter.site = Some(id("site")?),
         "form" => filter.form = Some(id("form")?),
-        "channel" => filter.channel = Some(id("channel")?),
+        "channel" => {
+            let channel = Channel::parse(value).ok_or_else(|| {
+                FieldError::new(
+                    "channel",
+                    "Choose direct, paid_search, organic_search, paid_social, organic_social, \
+                     email or referral.",
+                )
+            })?;
+            filter.channel = Some(channel.as_str().to_owned());
+        }
         "grade" => {
             filter.grade = Some(match value {
                 "hot" => Grade::Hot,
@@ -384,6 +402,21 @@ fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), F
 
 /// Normalises a date (`2026-11-26`) or a UTC timestamp (`2026-11-26T09:30:00Z`, optional
 /// fraction) to the stored form, `YYYY-MM-DDTHH:MM:SS.sssZ`, so timestamps compare as text.
+/// Days in month `m` of year `y` (both already checked to be digits; `m` in 1..=12).
+fn days_in_month(y: &str, m: &str) -> u32 {
+    let year: u32 = y.parse().unwrap_or(1);
+    match m {
+        "02" if year.is_multiple_of(4)
+            && (!year.is_multiple_of(100) || year.is_multiple_of(400)) =>
+        {
+            29
+        }
+        "02" => 28,
+        "04" | "06" | "09" | "11" => 30,
+        _ => 31,
+    }
+}
+
 pub fn timestamp(field: &str, value: &str) -> Result<String, FieldError> {
     let error = || {
         FieldError::new(
@@ -407,7 +440,7 @@ pub fn timestamp(field: &str, value: &str) -> Result<String, FieldError> {
     }
     let in_range =
         |s: &str, lo: u32, hi: u32| s.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n));
-    if !in_range(m, 1, 12) || !in_range(d, 1, 31) {
+    if !in_range(m, 1, 12) || !in_range(d, 1, days_in_month(y, m)) {
         return Err(error());
     }
     let Some(time) = time else {
@@ -910,6 +943,39 @@ mod tests {
     }
 
     #[test]
+    fn every_channel_filters_by_its_own_name_and_a_leap_day_is_a_date() {
+        for channel in Channel::ALL {
+            let q = parse_list_query(pairs(&format!("channel={}", channel.as_str()))).unwrap();
+            assert_eq!(q.filter.channel.as_deref(), Some(channel.as_str()));
+        }
+        assert!(timestamp("since", "2028-02-29").is_ok());
+        assert!(timestamp("since", "2000-02-29").is_ok());
+        assert!(timestamp("since", "2100-02-29").is_err());
+    }
+
+    #[test]
+    fn bearer_credentials_are_read_whatever_the_schemes_case() {
+        for header in [
+            "Bearer lg_a_b",
+            "bearer lg_a_b",
+            "BEARER  lg_a_b ",
+            " Bearer lg_a_b",
+        ] {
+            assert_eq!(bearer_token(header), Some("lg_a_b"), "{header:?}");
+        }
+        for header in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic lg_a_b",
+            "Bearerlg_a_b",
+            "lg_a_b",
+        ] {
+            assert_eq!(bearer_token(header), None, "{header:?}");
+        }
+    }
+
+    #[test]
     fn key_hash_is_sha256_hex() {
         // echo -n abc | sha256sum
         assert_eq!(
@@ -951,6 +1017,9 @@ mod tests {
     #[case("status=buyer", "status")]
     #[case("since=yesterday", "since")]
     #[case("until=2026-13-01", "until")]
+    #[case("since=2026-02-29", "since")]
+    #[case("until=2026-04-31", "until")]
+    #[case("channel=social", "channel")]
     #[case("since=2026-11-01T10:00:00%2B01:00", "since")]
     #[case("cursor=nonsense!", "cursor")]
     #[case("grad=hot", "grad")]
