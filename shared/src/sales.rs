@@ -528,7 +528,8 @@ pub struct LeadPage {
     pub next_cursor: Option<String>,
 }
 
-/// The consent a visitor gave with their request.
+/// The consent a visitor gave with their request: with a resubmission, the latest one's (its
+/// time, wording and IP; the page is the latest one given).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentRecord {
     pub given_at: String,

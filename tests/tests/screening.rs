@@ -165,7 +165,17 @@ fn the_same_email_within_the_window_updates_the_first_lead() {
     second["phone"] = json!("+44 20 7946 0000");
     second["answers"] = json!({ "timeline": "now", "role": "decision_maker",
                                 "company_size": "51_200", "follow_up": "book_demo" });
-    let answer = worker.post_lead(&second, Some(ORIGIN));
+    // From another network, too: the consent on record is this submission's.
+    let answer = worker.send(
+        "POST",
+        "/v1/leads",
+        &[
+            ("content-type", "application/json"),
+            ("origin", ORIGIN),
+            ("cf-connecting-ip", "203.0.113.77"),
+        ],
+        Some(&serde_json::to_vec(&second).unwrap()),
+    );
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(id(&answer), lead_id, "the first lead, updated");
     assert_eq!(answer.json()["grade"], "hot");
@@ -183,6 +193,9 @@ fn the_same_email_within_the_window_updates_the_first_lead() {
         .json();
     assert_eq!(record["resubmissions"], 1);
     assert!(record["last_submitted_at"].is_string());
+    // The consent record is one submission's, not a mix: the wording, time and IP of the last.
+    assert_eq!(record["consent"]["given_at"], record["last_submitted_at"]);
+    assert_eq!(record["consent"]["ip"], "203.0.113.77");
     assert_eq!(record["grade"], "hot");
     assert_eq!(
         record["phone"], "+442079460000",

@@ -298,7 +298,7 @@ impl Repo {
                 message = CASE WHEN ?7 IS NULL OR ?7 = message THEN message
                                WHEN message IS NULL THEN ?7
                                ELSE message || char(10) || char(10) || ?7 END,
-                consent_text_version = ?8, page_url = COALESCE(?9, page_url),
+                consent_text_version = ?8, consent_ip = ?16, page_url = COALESCE(?9, page_url),
                 form_id = ?10, form_version = ?11, answers = ?12, score = ?13, grade = ?14,
                 score_reasons = ?15,
                 resubmissions = resubmissions + 1,
@@ -322,6 +322,7 @@ impl Repo {
             &new.scored.score,
             &new.scored.grade.as_str(),
             &reasons,
+            &new.ip,
         )?;
         // Subscribers and the follow-up hear of the lead in the same batch: `lead.created` only
         // if it was inserted now, `lead.hot` only from the request that first made it hot, each

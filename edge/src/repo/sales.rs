@@ -297,7 +297,11 @@ impl Repo {
             reasons: from_json(&detail.score_reasons, "reasons")?,
             attribution: from_json(&detail.attribution, "attribution")?,
             consent: ConsentRecord {
-                given_at: list.created_at.clone(),
+                // Each submission consents anew: the record is the latest one's.
+                given_at: detail
+                    .last_submitted_at
+                    .clone()
+                    .unwrap_or_else(|| list.created_at.clone()),
                 text_version: detail.consent_text_version,
                 ip: detail.consent_ip,
                 page_url: detail.page_url,
