@@ -585,6 +585,7 @@ impl FromJson for SiteConfig {
             first_touch_attribution: o.or("first_touch_attribution", true)?,
             double_opt_in: o.or("double_opt_in", false)?,
             turnstile: o.optional("turnstile")?,
+            min_fill_seconds: o.or("min_fill_seconds", crate::site::DEFAULT_MIN_FILL_SECONDS)?,
         })
     }
 }
@@ -902,6 +903,7 @@ mod tests {
                             site_key,
                             script_url: texts[3].clone(),
                         }),
+                        min_fill_seconds: u32::from(a) * 600,
                     },
                     form: VersionedForm {
                         id: texts[4].clone(),

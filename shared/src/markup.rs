@@ -190,6 +190,7 @@ mod tests {
             first_touch_attribution: true,
             double_opt_in: false,
             turnstile: None,
+            min_fill_seconds: 3,
         }
     }
 

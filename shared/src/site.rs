@@ -102,6 +102,10 @@ pub struct SiteConfig {
     /// The Turnstile challenge to show, on sites that use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turnstile: Option<TurnstileConfig>,
+    /// The site's minimum fill time: how long the widget waits before sending with a render
+    /// token it could only fetch at the last moment (the edge counts from the token).
+    #[serde(default = "default_min_fill_seconds")]
+    pub min_fill_seconds: u32,
 }
 
 /// What the widget needs to show a Turnstile challenge.

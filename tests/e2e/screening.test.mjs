@@ -2,7 +2,7 @@
 // and the Turnstile challenge (Cloudflare's script stood in for by the test mail sink).
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { base, d1, hostSite, putForm, putSite, uniqueEmail, widgetPage, withBrowser } from "./support.mjs";
+import { base, d1, eventually, hostSite, putForm, putSite, uniqueEmail, widgetPage, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -43,6 +43,54 @@ describe("minimum fill time", () => {
     await form.submit();
     await form.thankYou.waitFor();
     assert.deepEqual(spamReasons(slow), [null]);
+  });
+
+  /**
+   * Opens `siteId`'s short form while the edge cannot be reached for the form's HTML or its
+   * render token: the widget shows the form itself, with no token. Resolves once the token's
+   * request has failed, with the routing undone.
+   */
+  async function shownWithoutToken(p, path, siteId) {
+    const unreachable = (url) => url.pathname.endsWith("/html") || url.pathname.endsWith("/render-token");
+    await p.route(unreachable, (route) => route.abort("connectionrefused"));
+    const failed = p.waitForEvent("requestfailed", (r) => r.url().endsWith("/render-token"));
+    await widgetPage(p, path, siteId, "short");
+    await form.ready(demo.consent_text);
+    await failed;
+    await p.unroute(unreachable);
+  }
+
+  test("a form shown while the edge was unreachable is not kept as too fast when sent", async () => {
+    const siteId = await newSite("late", { min_fill_seconds: 2 });
+    await shownWithoutToken(page, "/late-token.html", siteId);
+    const email = uniqueEmail("late");
+    await form.fill({ name: "Ada Lovelace", email });
+    const sentAt = Date.now();
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.ok(Date.now() - sentAt >= 2_000, "sent once the minimum had passed since its late token");
+    assert.deepEqual(spamReasons(email), [null]);
+  });
+
+  test("such a form kept offline is delivered from the next page, not as spam", async () => {
+    const siteId = await newSite("late-kept", { min_fill_seconds: 2 });
+    await shownWithoutToken(page, "/late-kept.html", siteId);
+    const email = uniqueEmail("latekept");
+    await form.fill({ name: "Ada Lovelace", email });
+    const context = page.context();
+    await context.setOffline(true);
+    try {
+      await form.submit();
+      await form.sendError.filter({ hasText: "You're offline" }).waitFor();
+      await page.close();
+    } finally {
+      await context.setOffline(false);
+    }
+    const later = await context.newPage();
+    ctx.page = later; // closed by the shared afterEach
+    await widgetPage(later, "/late-kept-2.html", siteId, "short");
+    await eventually(() => spamReasons(email).length === 1, 15_000, "the kept lead");
+    assert.deepEqual(spamReasons(email), [null], "a person's, with a late render token");
   });
 });
 

@@ -283,6 +283,8 @@ fn site_config_is_public_for_allowed_origins() {
             "phone": "+1 555 010 0199",
             "first_touch_attribution": true,
             "double_opt_in": false,
+            // How long the widget waits with a late render token (the test sites' setting).
+            "min_fill_seconds": 0,
         })
     );
     let elsewhere = worker.get(

@@ -77,6 +77,21 @@ pub async fn render_token(api_base: &str, site_id: &str) -> Option<String> {
     }
 }
 
+/// A render token fetched only when the form is sent (fetching it when the form was shown
+/// failed: the edge was unreachable then), handed over once the site's minimum fill time has
+/// passed since it was issued: the edge counts the fill time from the token, and would
+/// otherwise keep a person who took their time as too fast.
+pub async fn late_render_token(
+    api_base: &str,
+    site_id: &str,
+    min_fill_seconds: u32,
+) -> Option<String> {
+    let token = render_token(api_base, site_id).await?;
+    // A little more than the minimum: the edge's clock reads the token, not this one.
+    sleep(min_fill_seconds.saturating_mul(1000).saturating_add(250)).await;
+    Some(token)
+}
+
 /// Posts a submission's JSON `body` once, with its idempotency `key` also as the
 /// `Idempotency-Key` header.
 pub async fn post(api_base: &str, key: &str, body: &str) -> Result<LeadCreated, SendError> {

@@ -373,7 +373,8 @@ fn Flow(
             if lead.render_token.is_none() {
                 // Fetching it when the form was shown failed: once more, or the edge keeps the
                 // lead as spam.
-                lead.render_token = api::render_token(&api, &lead.site_id).await;
+                let min_fill = site.with_value(|s| s.min_fill_seconds);
+                lead.render_token = api::late_render_token(&api, &lead.site_id, min_fill).await;
                 render_token.set_value(lead.render_token.clone());
             }
             let (site_id, key, body) = (&lead.site_id, &lead.idempotency_key, lead.to_json());
@@ -422,7 +423,8 @@ fn Flow(
     let flush = move || {
         spawn_local(async move {
             let (site_id, turnstile) = site.with_value(|s| (s.id.clone(), s.turnstile.is_some()));
-            let needs_challenge = outbox::flush(site_id, key.get_value()).await;
+            let min_fill = site.with_value(|s| s.min_fill_seconds);
+            let needs_challenge = outbox::flush(site_id, key.get_value(), min_fill).await;
             if turnstile && !needs_challenge.is_empty() {
                 waiting.set(needs_challenge);
                 // The challenge may have given a token already.

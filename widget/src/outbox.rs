@@ -135,20 +135,47 @@ fn read(s: &web_sys::Storage, name: &str) -> Option<Entry> {
         .filter(|e| !expired(e.at, now()))
 }
 
-/// Sends kept submission `key` of `site_id` again: as it was first sent, or with `token` (a
-/// fresh challenge's) as its Turnstile token. Forgets it once the edge has it or refused it for
-/// good.
-async fn resend(s: &web_sys::Storage, site_id: &str, key: &str, token: Option<&str>) -> Resent {
+/// What a kept submission is sent again with, besides what it was first sent with.
+#[derive(Clone, Copy)]
+enum Again<'a> {
+    /// Nothing new, unless it was kept without a render token (the edge was unreachable when
+    /// the form was shown and sent): then a late one, after the site's minimum fill time.
+    AsKept { min_fill_seconds: u32 },
+    /// A fresh challenge's Turnstile token in place of its own.
+    Challenge(&'a str),
+}
+
+/// Whether a kept body carries a render token.
+fn has_render_token(body: &str) -> bool {
+    matches!(codec::parse(body), Some(Value::Object(members))
+        if members.iter().any(|(k, v)| k == RENDER_TOKEN && matches!(v, Value::String(_))))
+}
+
+/// The submission's member that holds its render token.
+const RENDER_TOKEN: &str = "render_token";
+
+/// Sends kept submission `key` of `site_id` again ([`Again`]). Forgets it once the edge has it
+/// or refused it for good.
+async fn resend(s: &web_sys::Storage, site_id: &str, key: &str, again: Again<'_>) -> Resent {
     let name = storage_key(site_id, key);
     let resent = match read(s, &name) {
         Some(entry) => {
-            let body = match token {
-                None => Some(entry.body.clone()),
-                Some(token) => codec::with_member(&entry.body, turnstile::FIELD, token),
+            let body = match again {
+                Again::AsKept { .. } if has_render_token(&entry.body) => Ok(entry.body.clone()),
+                Again::AsKept { min_fill_seconds } => {
+                    match api::late_render_token(&entry.api, site_id, min_fill_seconds).await {
+                        Some(token) => codec::with_member(&entry.body, RENDER_TOKEN, &token)
+                            .ok_or(Resent::Dropped),
+                        None => Err(Resent::Unreachable),
+                    }
+                }
+                Again::Challenge(token) => {
+                    codec::with_member(&entry.body, turnstile::FIELD, token).ok_or(Resent::Dropped)
+                }
             };
             match body {
-                Some(body) => send(key, &entry, &body).await,
-                None => Resent::Dropped,
+                Ok(body) => send(key, &entry, &body).await,
+                Err(resent) => resent,
             }
         }
         None => Resent::Dropped,
@@ -162,7 +189,7 @@ async fn resend(s: &web_sys::Storage, site_id: &str, key: &str, token: Option<&s
 /// Sends, once each, the site's kept submissions other than `except` (the one this page is
 /// sending itself), dropping the expired and unreadable ones and those the edge answered for
 /// good. Returns the keys of those that need a fresh Turnstile challenge.
-pub async fn flush(site_id: String, except: String) -> Vec<String> {
+pub async fn flush(site_id: String, except: String, min_fill_seconds: u32) -> Vec<String> {
     let mut waiting = Vec::new();
     let Some(s) = storage() else {
         return waiting;
@@ -174,7 +201,8 @@ pub async fn flush(site_id: String, except: String) -> Vec<String> {
         let Some(key) = key_of(&name, &site_id).filter(|k| *k != except) else {
             continue;
         };
-        if resend(&s, &site_id, key, None).await == Resent::NeedsChallenge {
+        let again = Again::AsKept { min_fill_seconds };
+        if resend(&s, &site_id, key, again).await == Resent::NeedsChallenge {
             waiting.push(key.to_owned());
         }
     }
@@ -185,7 +213,7 @@ pub async fn flush(site_id: String, except: String) -> Vec<String> {
 /// Turnstile `token` of a fresh challenge in place of its own.
 pub async fn send_with_token(site_id: &str, key: &str, token: &str) -> Resent {
     match storage() {
-        Some(s) => resend(&s, site_id, key, Some(token)).await,
+        Some(s) => resend(&s, site_id, key, Again::Challenge(token)).await,
         None => Resent::Dropped,
     }
 }
@@ -213,6 +241,14 @@ mod tests {
         assert!(expired(0, 7 * day + 1));
         // A clock that went back is no reason to drop a lead.
         assert!(!expired(10 * day, day));
+    }
+
+    #[test]
+    fn a_body_kept_without_a_render_token_is_told_apart() {
+        assert!(has_render_token(r#"{"site_id":"demo","render_token":"v1.1.x"}"#));
+        assert!(!has_render_token(r#"{"site_id":"demo","render_token":null}"#));
+        assert!(!has_render_token(r#"{"site_id":"demo"}"#));
+        assert!(!has_render_token("not json"));
     }
 
     #[test]

@@ -71,6 +71,7 @@ struct SiteRow {
     first_touch_attribution: u8,
     double_opt_in: u8,
     turnstile_site_key: Option<String>,
+    min_fill_seconds: u32,
     updated_at: String,
     origin_allowed: u8,
 }
@@ -485,8 +486,8 @@ impl Repo {
         let stmt = query!(
             &self.db,
             "SELECT id, name, consent_text, consent_version, phone, booking_url,
-                    first_touch_attribution, double_opt_in, turnstile_site_key, updated_at,
-                    EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?2)
+                    first_touch_attribution, double_opt_in, turnstile_site_key, min_fill_seconds,
+                    updated_at, EXISTS (SELECT 1 FROM site_origins WHERE site_id = ?1 AND origin = ?2)
                         AS origin_allowed
              FROM sites WHERE id = ?1",
             &site_id,
@@ -506,6 +507,7 @@ impl Repo {
                 first_touch_attribution: row.first_touch_attribution != 0,
                 double_opt_in: row.double_opt_in != 0,
                 turnstile: None,
+                min_fill_seconds: row.min_fill_seconds,
             },
         }))
     }
