@@ -295,13 +295,18 @@ pub fn plan_sequence(sequence: &[Step], start: u32, start_ms: i64) -> Vec<Planne
         .collect()
 }
 
-/// Attempts before a step is dead-lettered.
-pub const MAX_ATTEMPTS: u32 = 6;
+/// Attempts before a step or delivery is dead-lettered: with [`retry_delay_ms`], about a day
+/// of retries, so a provider or subscriber down for an afternoon loses nothing.
+pub const MAX_ATTEMPTS: u32 = 12;
+
+/// The longest wait between two attempts.
+const MAX_RETRY_DELAY_MS: i64 = 8 * 3_600_000;
 
 /// How long to wait after failed attempt number `attempt` (1-based): one minute, doubling, at
-/// most an hour; `None` once [`MAX_ATTEMPTS`] have failed.
+/// most eight hours; `None` once [`MAX_ATTEMPTS`] have failed.
 pub fn retry_delay_ms(attempt: u32) -> Option<i64> {
-    (attempt < MAX_ATTEMPTS).then(|| (60_000i64 << attempt.saturating_sub(1).min(6)).min(3_600_000))
+    (attempt < MAX_ATTEMPTS)
+        .then(|| (60_000i64 << attempt.saturating_sub(1).min(20)).min(MAX_RETRY_DELAY_MS))
 }
 
 /// What a message needs to know about the lead and the site.
@@ -767,9 +772,19 @@ mod tests {
     #[case(1, Some(60_000))]
     #[case(2, Some(120_000))]
     #[case(5, Some(960_000))]
-    #[case(6, None)]
+    #[case(9, Some(15_360_000))]
+    #[case(10, Some(28_800_000))]
+    #[case(11, Some(28_800_000))]
+    #[case(12, None)]
     fn retries_back_off_then_stop(#[case] attempt: u32, #[case] delay: Option<i64>) {
         assert_eq!(retry_delay_ms(attempt), delay);
+    }
+
+    #[test]
+    fn retries_span_about_a_day() {
+        let total: i64 = (1..MAX_ATTEMPTS).filter_map(retry_delay_ms).sum();
+        let hours = total as f64 / 3_600_000.0;
+        assert!((22.0..=30.0).contains(&hours), "{hours} h of retries");
     }
 
     #[test]

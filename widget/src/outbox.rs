@@ -245,8 +245,12 @@ mod tests {
 
     #[test]
     fn a_body_kept_without_a_render_token_is_told_apart() {
-        assert!(has_render_token(r#"{"site_id":"demo","render_token":"v1.1.x"}"#));
-        assert!(!has_render_token(r#"{"site_id":"demo","render_token":null}"#));
+        assert!(has_render_token(
+            r#"{"site_id":"demo","render_token":"v1.1.x"}"#
+        ));
+        assert!(!has_render_token(
+            r#"{"site_id":"demo","render_token":null}"#
+        ));
         assert!(!has_render_token(r#"{"site_id":"demo"}"#));
         assert!(!has_render_token("not json"));
     }
