@@ -170,10 +170,18 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             Err(AppError::MethodNotAllowed { allow: "POST" })
         }
 
+        (["v1", "admin", "sites", site], Method::Get) => {
+            with_repo(env, async |repo| {
+                sites::definition(&req, env, repo, site).await
+            })
+            .await
+        }
         (["v1", "admin", "sites", site], Method::Put) => {
             with_repo(env, async |repo| sites::put(req, env, repo, site).await).await
         }
-        (["v1", "admin", "sites", _], _) => Err(AppError::MethodNotAllowed { allow: "PUT" }),
+        (["v1", "admin", "sites", _], _) => {
+            Err(AppError::MethodNotAllowed { allow: "GET, PUT" })
+        }
 
         (["v1", "admin", "sites", site, "forms", form], Method::Put) => {
             with_repo(env, async |repo| {

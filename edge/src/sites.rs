@@ -110,6 +110,22 @@ pub fn public_answer(mut response: Response, origin: Option<&str>) -> Result<Res
     Ok(http::answer_to(response, origin))
 }
 
+/// `GET /v1/admin/sites/{site}`: the site's definition as stored, to change and `PUT` back
+/// whole (a `PUT` replaces every setting).
+pub async fn definition(
+    req: &Request,
+    env: &Env,
+    repo: &Repo,
+    site_id: &str,
+) -> Result<Response, AppError> {
+    crate::auth::require(req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
+    let site = repo
+        .site_definition(site_id)
+        .await?
+        .ok_or(AppError::UnknownSite)?;
+    http::json(200, &site)
+}
+
 /// `PUT /v1/admin/sites/{site}`: creates or replaces a site. Answers with the stored,
 /// normalised definition.
 pub async fn put(

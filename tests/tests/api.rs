@@ -201,6 +201,48 @@ fn an_unknown_site_is_404() {
 }
 
 #[test]
+fn an_admin_reads_a_site_back_as_stored_to_change_one_setting() {
+    let worker = Worker::from_env();
+    let admin = Some(worker.admin_token());
+    let mut definition = site_definition(&["https://b.example", "https://a.example"]);
+    definition["sales_email"] = json!("sales@example.com");
+    definition["double_opt_in"] = json!(true);
+    definition["locale"] = json!("de");
+    definition["sequences"] = json!({ "warm": [
+        { "delay_days": 0, "template": "welcome" },
+        { "delay_days": 2, "template": "check_in", "channel": "webhook" }
+    ] });
+    definition["webhook_url"] = json!("https://hooks.example/leadglue");
+    let id = unique("readback");
+    let put = worker.put_site(&id, &definition, admin);
+    assert_eq!(put.status, 200, "{}", put.body);
+    let path = format!("/v1/admin/sites/{id}");
+
+    let got = worker.call("GET", &path, admin, None);
+    assert_eq!(got.status, 200, "{}", got.body);
+    let mut stored = put.json();
+    stored["allowed_origins"] = json!(["https://a.example", "https://b.example"]);
+    assert_eq!(got.json(), stored, "what PUT answered, origins in order");
+
+    // Change one setting: what GET gave, with that one changed, PUT back whole.
+    let mut changed = got.json();
+    changed["phone"] = json!("+1 555 010 0100");
+    let again = worker.put_site(&id, &changed, admin);
+    assert_eq!(again.status, 200, "{}", again.body);
+    let reread = worker.call("GET", &path, admin, None).json();
+    assert_eq!(reread["phone"], "+1 555 010 0100");
+    assert_eq!(reread["sales_email"], "sales@example.com", "nothing else lost");
+    assert_eq!(reread["sequences"], stored["sequences"]);
+
+    worker.call("GET", &path, None, None).problem(401);
+    let (_, sales) = worker.api_key(&["leads:read"]);
+    worker.call("GET", &path, Some(&sales), None).problem(403);
+    let unknown = format!("/v1/admin/sites/{}", unique("nosuchsite"));
+    let problem = worker.call("GET", &unknown, admin, None).problem(404);
+    assert_eq!(problem.kind, "/problems/unknown-site");
+}
+
+#[test]
 fn cors_preflight_answers_only_allowed_origins() {
     let worker = Worker::from_env();
     let origin = format!("https://{}.example", unique("allowed"));

@@ -154,6 +154,18 @@ fn every_documented_operation_answers_as_documented() {
         "/v1/admin/sites/{site}",
         &worker.put_site(&site, &json!({ "name": "" }), Some(&admin)),
     );
+    let site_path = format!("/v1/admin/sites/{site}");
+    for (path, token) in [
+        (site_path.as_str(), Some(admin.as_str())),
+        (site_path.as_str(), None),
+        ("/v1/admin/sites/no-such-site", Some(admin.as_str())),
+    ] {
+        spec.check(
+            "GET",
+            "/v1/admin/sites/{site}",
+            &worker.call("GET", path, token, None),
+        );
+    }
     spec.check(
         "PUT",
         "/v1/admin/sites/{site}/forms/{form}",

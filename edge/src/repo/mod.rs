@@ -210,6 +210,33 @@ pub struct ClaimedFollowUp {
     pub locale: Locale,
 }
 
+/// A site's stored definition, but its origins.
+#[derive(Deserialize)]
+struct SiteDefinitionRow {
+    name: String,
+    consent_text: String,
+    consent_version: String,
+    phone: Option<String>,
+    booking_url: Option<String>,
+    first_touch_attribution: u8,
+    postal_address: Option<String>,
+    sales_email: Option<String>,
+    double_opt_in: u8,
+    sequences: Option<String>,
+    webhook_url: Option<String>,
+    logo_url: Option<String>,
+    brand_color: Option<String>,
+    locale: String,
+    min_fill_seconds: u32,
+    duplicate_window_hours: u32,
+    turnstile_site_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OriginRow {
+    origin: String,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct IdRow {
     id: String,
@@ -579,6 +606,62 @@ impl Repo {
         }
         self.db.batch(batch).await?;
         Ok(())
+    }
+
+    /// A site's definition as stored (origins in alphabetical order); `None` for an unknown
+    /// site. One D1 batch.
+    pub async fn site_definition(&self, site_id: &str) -> Result<Option<SiteDefinition>, AppError> {
+        let site = query!(
+            &self.db,
+            "SELECT name, consent_text, consent_version, phone, booking_url,
+                    first_touch_attribution, postal_address, sales_email, double_opt_in,
+                    sequences, webhook_url, logo_url, brand_color, locale, min_fill_seconds,
+                    duplicate_window_hours, turnstile_site_key
+             FROM sites WHERE id = ?1",
+            &site_id
+        )?;
+        let origins = query!(
+            &self.db,
+            "SELECT origin FROM site_origins WHERE site_id = ?1 ORDER BY origin",
+            &site_id
+        )?;
+        let results = self.db.batch(vec![site, origins]).await?;
+        let (Some(site), Some(origins)) = (results.first(), results.get(1)) else {
+            return Err(AppError::Internal("a batch of two answered less".into()));
+        };
+        let Some(row) = site.results::<SiteDefinitionRow>()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let sequences = row
+            .sequences
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| AppError::Internal(format!("stored sequences of {site_id}: {e}")))?;
+        Ok(Some(SiteDefinition {
+            name: row.name,
+            allowed_origins: origins
+                .results::<OriginRow>()?
+                .into_iter()
+                .map(|r| r.origin)
+                .collect(),
+            consent_text: row.consent_text,
+            consent_version: row.consent_version,
+            phone: row.phone,
+            booking_url: row.booking_url,
+            first_touch_attribution: row.first_touch_attribution != 0,
+            postal_address: row.postal_address,
+            sales_email: row.sales_email,
+            logo_url: row.logo_url,
+            brand_color: row.brand_color,
+            double_opt_in: row.double_opt_in != 0,
+            sequences,
+            webhook_url: row.webhook_url,
+            locale: Locale::parse(&row.locale).unwrap_or_default(),
+            min_fill_seconds: row.min_fill_seconds,
+            duplicate_window_hours: row.duplicate_window_hours,
+            turnstile_site_key: row.turnstile_site_key,
+        }))
     }
 
     /// Stores a new version of a form, numbered one above the last; `None` if the site does not
