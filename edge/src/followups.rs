@@ -163,9 +163,10 @@ async fn process(
     // starting at that moment) is caught here: nothing reaches a lead who unsubscribed. Sales
     // alerts and the lead.hot event go to the site, not the lead.
     // Likewise a lead that sales moved on (prospect or beyond): nurture stops there. And
-    // nothing at all goes out about a person whose data was erased.
+    // nothing at all goes out about a person whose data was erased, or a lead sales kept as
+    // spam.
     let to_lead = step.template != Template::SalesAlert.as_str();
-    if step.erased || (to_lead && (step.unsubscribed || !step.nurtured)) {
+    if step.erased || step.spam || (to_lead && (step.unsubscribed || !step.nurtured)) {
         return repo.follow_up_cancelled(&step.id, now_ms).await;
     }
     if step.template == Template::StartSequence.as_str() {

@@ -179,9 +179,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         (["v1", "admin", "sites", site], Method::Put) => {
             with_repo(env, async |repo| sites::put(req, env, repo, site).await).await
         }
-        (["v1", "admin", "sites", _], _) => {
-            Err(AppError::MethodNotAllowed { allow: "GET, PUT" })
-        }
+        (["v1", "admin", "sites", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, PUT" }),
 
         (["v1", "admin", "sites", site, "forms", form], Method::Put) => {
             with_repo(env, async |repo| {

@@ -598,7 +598,8 @@ pub struct LeadRecord {
     pub last_submitted_at: Option<String>,
 }
 
-/// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it) and tags (replaced whole).
+/// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it), tags (replaced whole) and
+/// spam.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeadPatch {
@@ -606,7 +607,15 @@ pub struct LeadPatch {
     #[serde(default, deserialize_with = "present")]
     pub assignee: Option<Option<String>>,
     pub tags: Option<Vec<String>>,
+    /// `false` releases a lead kept as spam (a person the screening took for a bot: it is
+    /// listed as a lead again; no email goes out on its own, sales take it from there); `true`
+    /// keeps a lead as spam by hand ([`MANUAL_SPAM`]) and cancels everything not yet sent about
+    /// it.
+    pub spam: Option<bool>,
 }
+
+/// The spam reason of a lead sales kept as spam by hand.
+pub const MANUAL_SPAM: &str = "manual";
 
 /// Tells a field sent as `null` (Some(None)) from one left out (None).
 fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
@@ -619,15 +628,18 @@ where
 
 pub const MAX_TAGS: usize = 20;
 
-/// A lead's status, assignee and tags as stored: what a patch is applied to.
+/// A lead's status, assignee, tags and spam reason as stored: what a patch is applied to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadState {
     pub status: Status,
     pub assignee: Option<String>,
     pub tags: Vec<String>,
+    /// Why the lead is kept as spam; `None` for a lead.
+    pub spam_reason: Option<String>,
 }
 
-/// One recorded change of one field (`status`, `assignee` or `tags`; tags as a JSON array).
+/// One recorded change of one field (`status`, `assignee`, `tags` as a JSON array, or `spam` as
+/// the spam reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldChange {
     pub field: &'static str,
@@ -636,12 +648,14 @@ pub struct FieldChange {
 }
 
 /// What a patch does to a lead: its new state, the changes to record (none: nothing to do),
-/// and whether the lead's nurture sequence stops (it leaves the `lead` status).
+/// whether the lead's nurture sequence stops (it leaves the `lead` status), and whether
+/// everything not yet sent about it stops (it is now kept as spam).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadChange {
     pub state: LeadState,
     pub changes: Vec<FieldChange>,
     pub stop_nurture: bool,
+    pub stop_all: bool,
 }
 
 impl LeadPatch {
@@ -649,10 +663,14 @@ impl LeadPatch {
     /// tags: trimmed, de-duplicated, in the order given.
     pub fn validate(mut self) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.status.is_none() && self.assignee.is_none() && self.tags.is_none() {
+        if self.status.is_none()
+            && self.assignee.is_none()
+            && self.tags.is_none()
+            && self.spam.is_none()
+        {
             errors.push(FieldError::new(
                 "",
-                "Send at least one of status, assignee and tags.",
+                "Send at least one of status, assignee, tags and spam.",
             ));
         }
         if let Some(Some(assignee)) = &self.assignee
@@ -699,6 +717,16 @@ impl LeadPatch {
                 None => current.assignee.clone(),
             },
             tags: self.tags.clone().unwrap_or_else(|| current.tags.clone()),
+            spam_reason: match self.spam {
+                Some(false) => None,
+                Some(true) => Some(
+                    current
+                        .spam_reason
+                        .clone()
+                        .unwrap_or_else(|| MANUAL_SPAM.to_owned()),
+                ),
+                None => current.spam_reason.clone(),
+            },
         };
         let mut changes = Vec::new();
         if state.status != current.status {
@@ -723,8 +751,16 @@ impl LeadPatch {
                 to: list(&state.tags),
             });
         }
+        if state.spam_reason != current.spam_reason {
+            changes.push(FieldChange {
+                field: "spam",
+                from: current.spam_reason.clone(),
+                to: state.spam_reason.clone(),
+            });
+        }
         Ok(LeadChange {
             stop_nurture: current.status.nurtured() && !state.status.nurtured(),
+            stop_all: current.spam_reason.is_none() && state.spam_reason.is_some(),
             state,
             changes,
         })
@@ -1149,7 +1185,38 @@ mod tests {
             status,
             assignee: assignee.map(str::to_owned),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            spam_reason: None,
         }
+    }
+
+    #[test]
+    fn sales_release_a_lead_kept_as_spam_or_keep_one_by_hand() {
+        let kept = LeadState {
+            spam_reason: Some("too_fast".into()),
+            ..state(Status::Lead, None, &[])
+        };
+        let release: LeadPatch = serde_json::from_str(r#"{"spam": false}"#).unwrap();
+        let change = release.validate().unwrap().apply(&kept).unwrap();
+        assert_eq!(change.state.spam_reason, None);
+        assert!(!change.stop_all && !change.stop_nurture);
+        let recorded = &change.changes[0];
+        assert_eq!(
+            (
+                recorded.field,
+                recorded.from.as_deref(),
+                recorded.to.as_deref()
+            ),
+            ("spam", Some("too_fast"), None)
+        );
+
+        let mark: LeadPatch = serde_json::from_str(r#"{"spam": true}"#).unwrap();
+        let change = mark.apply(&state(Status::Lead, None, &[])).unwrap();
+        assert_eq!(change.state.spam_reason.as_deref(), Some(MANUAL_SPAM));
+        assert!(change.stop_all, "nothing more goes out about it");
+        // Kept already: its reason stays, and nothing is recorded.
+        let again = mark.apply(&kept).unwrap();
+        assert_eq!(again.state.spam_reason.as_deref(), Some("too_fast"));
+        assert!(again.changes.is_empty() && !again.stop_all);
     }
 
     #[test]

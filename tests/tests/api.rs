@@ -231,7 +231,10 @@ fn an_admin_reads_a_site_back_as_stored_to_change_one_setting() {
     assert_eq!(again.status, 200, "{}", again.body);
     let reread = worker.call("GET", &path, admin, None).json();
     assert_eq!(reread["phone"], "+1 555 010 0100");
-    assert_eq!(reread["sales_email"], "sales@example.com", "nothing else lost");
+    assert_eq!(
+        reread["sales_email"], "sales@example.com",
+        "nothing else lost"
+    );
     assert_eq!(reread["sequences"], stored["sequences"]);
 
     worker.call("GET", &path, None, None).problem(401);

@@ -636,6 +636,65 @@ fn the_lifecycle_allows_forward_moves_explains_refusals_and_stops_nurture() {
 }
 
 #[test]
+fn sales_release_a_person_kept_as_spam_and_keep_a_lead_as_spam_by_hand() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    let (_, write) = worker.api_key(&["leads:read", "leads:write"]);
+    let listed = |query: &str| {
+        let answer = worker.call(
+            "GET",
+            &format!("/v1/leads?site={site}{query}"),
+            Some(&write),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        ids(answer.json()["leads"].as_array().unwrap())
+    };
+    let patch = |id: &str, body: Value| {
+        let answer = worker.call(
+            "PATCH",
+            &format!("/v1/leads/{id}"),
+            Some(&write),
+            Some(&body),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    };
+
+    // A person whose browser filled in the hidden field: kept as spam, for review.
+    let mut body = lead(&site);
+    body["email"] = json!(format!("{}@example.com", unique("autofill")));
+    body["website"] = json!("https://autofill.example");
+    let answer = worker.post_lead(&body, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let person = answer.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed("&spam=true"), [person.clone()]);
+    assert!(listed("").is_empty());
+
+    let record = patch(&person, json!({ "spam": false }));
+    assert_eq!(record["spam_reason"], Value::Null);
+    let change = &record["history"][0];
+    assert_eq!(
+        (&change["field"], &change["from"], &change["to"]),
+        (&json!("spam"), &json!("honeypot"), &Value::Null)
+    );
+    assert_eq!(listed(""), [person.clone()], "a lead again");
+    assert!(listed("&spam=true").is_empty());
+
+    // Junk that got through: kept as spam by hand, and nothing more goes out about it.
+    let junk = capture_as(&worker, &site, &format!("{}@example.com", unique("junk")));
+    let record = patch(&junk, json!({ "spam": true }));
+    assert_eq!(record["spam_reason"], "manual");
+    let states: Vec<String> = worker.follow_ups(&junk).into_iter().map(|s| s.2).collect();
+    assert!(
+        !states.iter().any(|s| s == "scheduled" || s == "queued"),
+        "{states:?}"
+    );
+    assert!(listed("&spam=true").contains(&junk));
+    assert!(!listed("").contains(&junk));
+}
+
+#[test]
 fn a_lead_reads_in_full_with_notes_consent_and_follow_ups() {
     let worker = Worker::from_env();
     let site = worker.new_site(&[ORIGIN]);

@@ -157,6 +157,7 @@ struct RecipientRow {
     unsubscribed_at: Option<String>,
     status: String,
     erased_at: Option<String>,
+    spam_reason: Option<String>,
     locale: String,
 }
 
@@ -206,6 +207,8 @@ pub struct ClaimedFollowUp {
     pub nurtured: bool,
     /// The person's data was erased: nothing may be sent about them.
     pub erased: bool,
+    /// Sales kept the lead as spam since the step was stored: nothing more goes out about it.
+    pub spam: bool,
     /// The site's email language.
     pub locale: Locale,
 }
@@ -770,6 +773,7 @@ impl Repo {
                     s.name AS site_name, s.phone AS site_phone, s.booking_url, s.postal_address,
                     s.sequences, s.webhook_url, s.logo_url, s.brand_color,
                     f.definition AS form_definition, l.unsubscribed_at, l.status, l.erased_at,
+                    l.spam_reason,
                     s.locale
              FROM leads l JOIN sites s ON s.id = l.site_id
              LEFT JOIN forms f
@@ -808,6 +812,7 @@ impl Repo {
             unsubscribed: recipient.unsubscribed_at.is_some(),
             nurtured: recipient.status == Status::Lead.as_str(),
             erased: recipient.erased_at.is_some(),
+            spam: recipient.spam_reason.is_some(),
             locale: Locale::parse(&recipient.locale).unwrap_or_default(),
         }))
     }

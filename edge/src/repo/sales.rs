@@ -92,6 +92,7 @@ struct StateRow {
     status: Status,
     assignee: Option<String>,
     tags: String,
+    spam_reason: Option<String>,
     version: i64,
     erased_at: Option<String>,
 }
@@ -322,7 +323,8 @@ impl Repo {
     pub async fn lead_state(&self, id: &str) -> Result<Option<StoredState>, AppError> {
         let stmt = query!(
             &self.db,
-            "SELECT status, assignee, tags, version, erased_at FROM leads WHERE id = ?1",
+            "SELECT status, assignee, tags, spam_reason, version, erased_at FROM leads
+             WHERE id = ?1",
             &id
         )?;
         let Some(row) = stmt.first::<StateRow>(None).await? else {
@@ -333,6 +335,7 @@ impl Repo {
                 status: row.status,
                 assignee: row.assignee,
                 tags: from_json(&row.tags, "tags")?,
+                spam_reason: row.spam_reason,
             },
             version: row.version,
             erased: row.erased_at.is_some(),
@@ -351,7 +354,8 @@ impl Repo {
         let token = uuid::Uuid::now_v7().to_string();
         let mut batch = vec![query!(
             &self.db,
-            "UPDATE leads SET status = ?2, assignee = ?3, tags = ?4, version = ?5, change_id = ?6
+            "UPDATE leads SET status = ?2, assignee = ?3, tags = ?4, version = ?5, change_id = ?6,
+                              spam_reason = ?8
              WHERE id = ?1 AND version = ?7 AND erased_at IS NULL
              RETURNING id",
             &change.lead_id,
@@ -360,7 +364,8 @@ impl Repo {
             &tags,
             &next,
             &token,
-            &change.version
+            &change.version,
+            &new.spam_reason
         )?];
         for recorded in &change.change.changes {
             batch.push(query!(
@@ -377,17 +382,19 @@ impl Repo {
                 &token
             )?);
         }
-        if change.change.stop_nurture {
-            // Alerts to the site's sales inbox stay; everything meant for the lead stops.
+        if change.change.stop_nurture || change.change.stop_all {
+            // Moving on: alerts to the site's sales inbox stay, everything meant for the lead
+            // stops. Kept as spam: everything stops.
             batch.push(query!(
                 &self.db,
                 "UPDATE follow_ups SET state = 'cancelled', updated_at = ?2
                  WHERE lead_id = ?1 AND state IN ('scheduled', 'queued')
-                   AND template <> 'sales_alert'
+                   AND (?4 = 1 OR template <> 'sales_alert')
                    AND EXISTS (SELECT 1 FROM leads WHERE id = ?1 AND change_id = ?3)",
                 &change.lead_id,
                 &change.now_ms,
-                &token
+                &token,
+                &u8::from(change.change.stop_all)
             )?);
         }
         let status_moved = change.change.changes.iter().find(|c| c.field == "status");
