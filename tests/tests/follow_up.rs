@@ -1,7 +1,7 @@
 //! Follow-up through the real Worker, queue and D1, with the local provider stand-in (the mail
 //! sink `cargo xtask test` runs) receiving what a real provider would.
 
-use leadglue_tests::{Worker, eventually, lead, now_ms, unique};
+use leadglue_tests::{Answer, Worker, eventually, lead, now_ms, unique};
 use serde_json::{Value, json};
 
 const DAY: i64 = 24 * 3600 * 1000;
@@ -17,6 +17,27 @@ fn capture(worker: &Worker, site: &str, tag: &str, answers: Value) -> (String, S
     (
         answer.json()["id"].as_str().expect("an id").to_owned(),
         email,
+    )
+}
+
+/// The path of the one-click link in a received email's `List-Unsubscribe` header.
+fn unsubscribe_path(worker: &Worker, received: &Value) -> String {
+    let list = received["email"]["headers"]["List-Unsubscribe"]
+        .as_str()
+        .expect("a List-Unsubscribe header");
+    let link = &list[1..list.find('>').expect("a <link>")];
+    link.strip_prefix(&worker.base)
+        .expect("a link to this Worker")
+        .to_owned()
+}
+
+/// What a mail client sends for RFC 8058 one-click: this body, no cookie, no login.
+fn one_click(worker: &Worker, path: &str) -> Answer {
+    worker.send(
+        "POST",
+        path,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(b"List-Unsubscribe=One-Click"),
     )
 }
 
@@ -162,12 +183,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     let worker = Worker::from_env();
     let site = worker.new_site(&[]);
     let (id, email) = capture(&worker, &site, "unsub", warm());
-    let received = &mails(&worker, &email, 1)[0];
-    let list = received["email"]["headers"]["List-Unsubscribe"]
-        .as_str()
-        .unwrap();
-    let link = list[1..list.find('>').unwrap()].to_owned();
-    let path = link.strip_prefix(&worker.base).unwrap().to_owned();
+    let path = unsubscribe_path(&worker, &mails(&worker, &email, 1)[0]);
 
     // A mail scanner following the link only gets the confirmation page.
     let page = worker.get(&path, &[]);
@@ -176,13 +192,7 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     page.assert_hardened_html();
     assert_eq!(worker.follow_ups(&id)[2].2, "scheduled");
 
-    // RFC 8058 one-click: a POST with this body, no cookie, no login.
-    let click = worker.send(
-        "POST",
-        &path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        Some(b"List-Unsubscribe=One-Click"),
-    );
+    let click = one_click(&worker, &path);
     assert_eq!(click.status, 200, "{}", click.body);
     assert!(click.body.contains("You are unsubscribed"));
     click.assert_hardened_html();
@@ -225,19 +235,7 @@ fn unsubscribing_stops_everything_the_site_sends_that_address_and_nothing_else()
         .into_iter()
         .find(|m| m["idempotency_key"] == format!("{first}/1"))
         .expect("the first lead's welcome");
-    let list = welcome["email"]["headers"]["List-Unsubscribe"]
-        .as_str()
-        .unwrap();
-    let path = list[1..list.find('>').unwrap()]
-        .strip_prefix(&worker.base)
-        .unwrap()
-        .to_owned();
-    let click = worker.send(
-        "POST",
-        &path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        Some(b"List-Unsubscribe=One-Click"),
-    );
+    let click = one_click(&worker, &unsubscribe_path(&worker, &welcome));
     assert_eq!(click.status, 200, "{}", click.body);
 
     for id in [&first, &second] {
@@ -264,7 +262,7 @@ fn forged_unsubscribe_tokens_are_refused() {
     for token in ["garbage", "bGVhZA.AAAA", ""] {
         let path = format!("/v1/unsubscribe/{token}");
         let shown = worker.get(&path, &[]);
-        let clicked = worker.send("POST", &path, &[], Some(b"List-Unsubscribe=One-Click"));
+        let clicked = one_click(&worker, &path);
         for answer in [shown, clicked] {
             assert_eq!(answer.status, 404, "{token}");
             // A person followed it: a page that says the link is damaged, not an API problem.

@@ -668,7 +668,7 @@ fn sales_release_a_person_kept_as_spam_and_keep_a_lead_as_spam_by_hand() {
     let answer = worker.post_lead(&body, Some(ORIGIN));
     assert_eq!(answer.status, 201, "{}", answer.body);
     let person = answer.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(listed("&spam=true"), [person.clone()]);
+    assert_eq!(listed("&spam=true"), std::slice::from_ref(&person));
     assert!(listed("").is_empty());
 
     let record = patch(&person, json!({ "spam": false }));
@@ -678,7 +678,7 @@ fn sales_release_a_person_kept_as_spam_and_keep_a_lead_as_spam_by_hand() {
         (&change["field"], &change["from"], &change["to"]),
         (&json!("spam"), &json!("honeypot"), &Value::Null)
     );
-    assert_eq!(listed(""), [person.clone()], "a lead again");
+    assert_eq!(listed(""), std::slice::from_ref(&person), "a lead again");
     assert!(listed("&spam=true").is_empty());
 
     // Junk that got through: kept as spam by hand, and nothing more goes out about it.
