@@ -224,7 +224,7 @@ pub struct LeadFilter {
     pub since: Option<String>,
     /// Created before (normalised timestamp).
     pub until: Option<String>,
-    /// Lower-cased text searched for in email, name and company.
+    /// Lower-cased text searched for in email, name and company ([`search_text`]).
     pub q: Option<String>,
     /// List the leads kept as spam instead of the others (`spam=true`).
     pub spam: bool,
@@ -402,6 +402,12 @@ fn filter_param(filter: &mut LeadFilter, key: &str, value: &str) -> Result<(), F
 
 /// Normalises a date (`2026-11-26`) or a UTC timestamp (`2026-11-26T09:30:00Z`, optional
 /// fraction) to the stored form, `YYYY-MM-DDTHH:MM:SS.sssZ`, so timestamps compare as text.
+/// What the text search (`q`) looks in for a lead: its email, name and company, lower-cased by
+/// Unicode's rules (SQLite's `lower()` folds only A-Z), one per line.
+pub fn search_text(email: &str, name: &str, company: Option<&str>) -> String {
+    format!("{email}\n{name}\n{}", company.unwrap_or_default()).to_lowercase()
+}
+
 /// Days in month `m` of year `y` (both already checked to be digits; `m` in 1..=12).
 fn days_in_month(y: &str, m: &str) -> u32 {
     let year: u32 = y.parse().unwrap_or(1);
@@ -1010,6 +1016,20 @@ mod tests {
         ] {
             assert_eq!(bearer_token(header), None, "{header:?}");
         }
+    }
+
+    #[test]
+    fn search_finds_names_whatever_their_script_and_case() {
+        let text = search_text("Zoe@Example.com", "Zoë Öztürk", Some("Ørsted A/S"));
+        for typed in ["öztürk", "ÖZTÜRK", "Öztürk", "ørsted", "zoe@example", "ZOË"] {
+            let q = parse_list_query(pairs(&format!("q={typed}")))
+                .unwrap()
+                .filter
+                .q;
+            let q = q.unwrap();
+            assert!(text.contains(&q), "{typed:?} as {q:?} in {text:?}");
+        }
+        assert!(search_text("a@b.c", "Иванов", None).contains("иванов"));
     }
 
     #[test]

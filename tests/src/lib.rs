@@ -393,9 +393,9 @@ impl Worker {
                 .prepare(
                     "INSERT INTO leads (id, site_id, email, name, company, phone, message,
                         consent_text_version, idempotency_key, created_at, form_id, grade,
-                        score, channel, status, assignee, tags)
+                        score, channel, status, assignee, tags, search_text)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'v1', ?1, ?8, ?9, ?10, ?11, ?12, ?13,
-                             ?14, ?15)",
+                             ?14, ?15, ?16)",
                 )
                 .expect("an insert");
             for l in leads {
@@ -416,6 +416,12 @@ impl Worker {
                         l.status,
                         l.assignee,
                         serde_json::to_string(&l.tags).expect("tags"),
+                        // As the Worker writes it.
+                        leadglue_shared::sales::search_text(
+                            &l.email,
+                            &l.name,
+                            l.company.as_deref()
+                        ),
                     ])
                     .expect("a seeded lead");
             }

@@ -466,6 +466,14 @@ fn each_filter_finds_exactly_the_matching_leads() {
             }),
         ),
         (
+            // ØRSTED: beyond A-Z, which SQLite's own lower() is limited to.
+            "q=%C3%98RSTED",
+            expect(&|l| {
+                l.name.contains("Ørsted")
+                    || l.company.as_deref().is_some_and(|c| c.contains("Ørsted"))
+            }),
+        ),
+        (
             "q=%E6%9D%B1%E4%BA%AC",
             expect(&|l| {
                 l.name.contains("東京") || l.company.as_deref().is_some_and(|c| c.contains("東京"))
@@ -489,6 +497,30 @@ fn each_filter_finds_exactly_the_matching_leads() {
     let other = worker.new_site(&[ORIGIN]);
     let listed = all_pages(&worker, &key, &format!("site={other}"), || {});
     assert!(listed.is_empty());
+}
+
+#[test]
+fn text_search_finds_a_name_in_any_case_whatever_its_letters() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    let mut body = lead(&site);
+    body["email"] = json!(format!("{}@example.com", unique("zoe")));
+    body["name"] = json!("Zoë Öztürk");
+    body["company"] = json!("Ørsted A/S");
+    let answer = worker.post_lead(&body, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    let (_, key) = worker.api_key(&["leads:read"]);
+    // öztürk, ÖZTÜRK, Öztürk and "ørsted a/s": SQLite's lower() alone folds none of these.
+    for q in [
+        "%C3%B6zt%C3%BCrk",
+        "%C3%96ZT%C3%9CRK",
+        "%C3%96zt%C3%BCrk",
+        "%C3%B8rsted%20a/s",
+    ] {
+        let listed = all_pages(&worker, &key, &format!("site={site}&q={q}"), || {});
+        assert_eq!(ids(&listed), std::slice::from_ref(&id), "{q}");
+    }
 }
 
 #[test]

@@ -1104,7 +1104,8 @@ fn seed(state: &Path, from: u32, to: u32) -> Result<()> {
         &format!(
             "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to})
              INSERT INTO leads (id, site_id, email, name, company, consent_text_version,
-                                idempotency_key, created_at, grade, score, channel, status)
+                                idempotency_key, created_at, grade, score, channel, status,
+                                search_text)
              SELECT printf('seed-%08d', i), 'bench', printf('lead%d@example.com', i),
                     printf('Lead %d', i), CASE WHEN i % 3 = 0 THEN 'Acme, Inc.' END, 'v1',
                     printf('seed-%d', i),
@@ -1112,7 +1113,10 @@ fn seed(state: &Path, from: u32, to: u32) -> Result<()> {
                     CASE i % 3 WHEN 0 THEN 'hot' WHEN 1 THEN 'warm' ELSE 'cold' END, i % 100,
                     CASE i % 4 WHEN 0 THEN 'direct' WHEN 1 THEN 'email'
                                WHEN 2 THEN 'paid_search' ELSE 'organic_search' END,
-                    CASE WHEN i % 1000 = 0 THEN 'customer' ELSE 'lead' END
+                    CASE WHEN i % 1000 = 0 THEN 'customer' ELSE 'lead' END,
+                    -- leadglue_shared::sales::search_text of these ASCII values
+                    printf('lead%d@example.com', i) || char(10) || printf('lead %d', i)
+                        || char(10) || CASE WHEN i % 3 = 0 THEN 'acme, inc.' ELSE '' END
              FROM n"
         ),
     )

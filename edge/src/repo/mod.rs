@@ -4,7 +4,7 @@
 use leadglue_shared::attribution::{Attribution, Channel};
 use leadglue_shared::followup::{self, Audience, OptIn, Planned};
 use leadglue_shared::locale::Locale;
-use leadglue_shared::sales::Status;
+use leadglue_shared::sales::{Status, search_text};
 use leadglue_shared::webhooks::Event;
 use leadglue_shared::{
     FormDefinition, Scored, SiteConfig, SiteDefinition, ValidLead, VersionedForm,
@@ -264,6 +264,7 @@ impl Repo {
         let answers = lead.answers.to_json()?;
         let reasons = new.scored.reasons.to_json()?;
         let attribution = new.attribution.to_json()?;
+        let search_text = search_text(&lead.email, &lead.name, lead.company.as_deref());
         // Which lead this submission belongs to: recorded once per key, first writer wins.
         let record = query!(
             &self.db,
@@ -293,9 +294,10 @@ impl Repo {
             "INSERT INTO leads (id, site_id, email, name, company, phone, message,
                                 consent_text_version, consent_ip, page_url, idempotency_key,
                                 form_id, form_version, answers, score, grade, score_reasons,
-                                attribution, channel, spam_reason, hot_request)
+                                attribution, channel, spam_reason, hot_request, search_text)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, CASE WHEN ?16 = 'hot' THEN ?1 END
+                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, CASE WHEN ?16 = 'hot' THEN ?1 END,
+                    ?21
              WHERE EXISTS (SELECT 1 FROM submissions
                            WHERE site_id = ?2 AND idempotency_key = ?11 AND lead_id = ?1)
              RETURNING id",
@@ -319,6 +321,7 @@ impl Repo {
             &attribution,
             &new.channel.as_str(),
             &new.spam,
+            &search_text,
         )?;
         // A resubmission brings the lead up to date: the latest contact details, answers and
         // score; a new message is added to the earlier one, never written over it.
@@ -333,6 +336,8 @@ impl Repo {
                 form_id = ?10, form_version = ?11, answers = ?12, score = ?13, grade = ?14,
                 score_reasons = ?15,
                 resubmissions = resubmissions + 1,
+                search_text = CASE WHEN instr(search_text, ?17) > 0 THEN search_text
+                                   ELSE search_text || char(10) || ?17 END,
                 hot_request = COALESCE(hot_request, CASE WHEN ?14 = 'hot' THEN ?3 END),
                 last_submitted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = (SELECT lead_id FROM submissions
@@ -354,6 +359,7 @@ impl Repo {
             &new.scored.grade.as_str(),
             &reasons,
             &new.ip,
+            &search_text,
         )?;
         // Subscribers and the follow-up hear of the lead in the same batch: `lead.created` only
         // if it was inserted now, `lead.hot` only from the request that first made it hot, each

@@ -212,8 +212,7 @@ impl Repo {
                AND (?5 IS NULL OR channel = ?5)
                AND (?6 IS NULL OR created_at >= ?6)
                AND (?7 IS NULL OR created_at < ?7)
-               AND (?8 IS NULL OR instr(lower(email), ?8) > 0 OR instr(lower(name), ?8) > 0
-                    OR instr(lower(COALESCE(company, '')), ?8) > 0)
+               AND (?8 IS NULL OR instr(search_text, ?8) > 0)
                AND (?9 IS NULL OR created_at < ?9 OR (created_at = ?9 AND id < ?10))
                AND (spam_reason IS NOT NULL) = (?12 = 1)
              ORDER BY created_at DESC, id DESC
@@ -464,7 +463,7 @@ impl Repo {
             "UPDATE leads SET email = '', name = '', company = NULL, phone = NULL,
                     message = NULL, consent_ip = NULL, page_url = NULL, answers = '{}',
                     score_reasons = '[]', attribution = '{}', assignee = NULL, tags = '[]',
-                    idempotency_key = 'erased:' || id,
+                    idempotency_key = 'erased:' || id, search_text = '',
                     unsubscribed_at = COALESCE(unsubscribed_at,
                                                strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                     erased_at = COALESCE(erased_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
