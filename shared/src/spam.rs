@@ -60,9 +60,19 @@ fn render_mac(secret: &[u8], site_id: &str, issued_ms: i64) -> HmacSha256 {
 
 /// When a genuine token for `site_id` was issued; `None` for anything else (forged, for another
 /// site, malformed).
+/// A token's issue time and tag, as written (not verified).
+fn parts(token: &str) -> Option<(&str, &str)> {
+    token.strip_prefix("v1.")?.split_once('.')
+}
+
+/// When a render token says it was issued: unverified (only the edge holds the key), for a
+/// client that kept one and must tell whether the edge will still take it.
+pub fn claimed_issue_ms(token: &str) -> Option<i64> {
+    parts(token)?.0.parse().ok()
+}
+
 fn issued_at(secret: &[u8], site_id: &str, token: &str) -> Option<i64> {
-    let rest = token.strip_prefix("v1.")?;
-    let (issued, tag) = rest.split_once('.')?;
+    let (issued, tag) = parts(token)?;
     // Only the canonical spelling, so each moment has exactly one token.
     let issued_ms: i64 = issued.parse().ok()?;
     if issued_ms.to_string() != issued {
@@ -202,6 +212,16 @@ mod tests {
 
     const SECRET: &[u8] = b"a secret of thirty-two characters!";
     const MIN: i64 = 3_000;
+
+    #[test]
+    fn a_client_reads_when_its_token_was_issued() {
+        assert_eq!(
+            claimed_issue_ms(&render_token(SECRET, "demo", 1_795_774_157_480)),
+            Some(1_795_774_157_480)
+        );
+        assert_eq!(claimed_issue_ms("v2.1.x"), None);
+        assert_eq!(claimed_issue_ms("v1.soon.x"), None);
+    }
 
     #[test]
     fn a_token_older_than_the_minimum_passes_and_a_fresh_one_is_too_fast() {

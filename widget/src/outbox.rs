@@ -9,13 +9,14 @@
 //! tabs send one, the edge stores one lead.
 
 use leadglue_shared::codec::{self, FromJson, ObjectWriter, ToJson, Value};
-use leadglue_shared::spam::RENDER_TOKEN_MAX_AGE_MS;
+use leadglue_shared::spam::{RENDER_TOKEN_MAX_AGE_MS, claimed_issue_ms};
 
 use crate::api::{self, SendError};
 use crate::turnstile;
 
-/// Entries older than this are dropped unsent: the render token inside is no longer good, and
-/// a visitor who asked a week ago should not be surprised by a first reply now.
+/// Entries older than this are dropped unsent: a visitor who asked a week ago should not be
+/// surprised by a first reply now. (A render token that would be spent before then is replaced
+/// when the entry is sent: [`needs_late_token`].)
 const KEEP_MS: u64 = RENDER_TOKEN_MAX_AGE_MS as u64;
 
 const PREFIX: &str = "leadglue:outbox:";
@@ -138,18 +139,30 @@ fn read(s: &web_sys::Storage, name: &str) -> Option<Entry> {
 /// What a kept submission is sent again with, besides what it was first sent with.
 #[derive(Clone, Copy)]
 enum Again<'a> {
-    /// Nothing new, unless it was kept without a render token (the edge was unreachable when
-    /// the form was shown and sent): then a late one, after the site's minimum fill time.
+    /// Nothing new, unless its render token will not do ([`needs_late_token`]): then a late
+    /// one, after the site's minimum fill time.
     AsKept { min_fill_seconds: u32 },
     /// A fresh challenge's Turnstile token in place of its own.
     Challenge(&'a str),
 }
 
-/// Whether a kept body carries a render token.
-fn has_render_token(body: &str) -> bool {
-    matches!(codec::parse(body), Some(Value::Object(members))
-        if members.iter().any(|(k, v)| k == RENDER_TOKEN && matches!(v, Value::String(_))))
+/// Whether a kept body needs a late render token to be taken at `now` (ms): it was kept
+/// without one (the edge was unreachable when the form was shown and sent), or its token will
+/// be too old by the time it arrives (the form stood open for days before it was sent).
+fn needs_late_token(body: &str, now: u64) -> bool {
+    let Some(Value::Object(members)) = codec::parse(body) else {
+        return false;
+    };
+    let issued = members
+        .iter()
+        .find(|(k, _)| k == RENDER_TOKEN)
+        .and_then(|(_, v)| String::from_value(v))
+        .and_then(|token| claimed_issue_ms(&token));
+    issued.is_none_or(|at| now as i64 - at > RENDER_TOKEN_MAX_AGE_MS - TOKEN_MARGIN_MS)
 }
+
+/// How long before its end a kept render token is replaced: time for the request to arrive.
+const TOKEN_MARGIN_MS: i64 = 3_600_000;
 
 /// The submission's member that holds its render token.
 const RENDER_TOKEN: &str = "render_token";
@@ -161,7 +174,9 @@ async fn resend(s: &web_sys::Storage, site_id: &str, key: &str, again: Again<'_>
     let resent = match read(s, &name) {
         Some(entry) => {
             let body = match again {
-                Again::AsKept { .. } if has_render_token(&entry.body) => Ok(entry.body.clone()),
+                Again::AsKept { .. } if !needs_late_token(&entry.body, now()) => {
+                    Ok(entry.body.clone())
+                }
                 Again::AsKept { min_fill_seconds } => {
                     match api::late_render_token(&entry.api, site_id, min_fill_seconds).await {
                         Some(token) => codec::with_member(&entry.body, RENDER_TOKEN, &token)
@@ -244,15 +259,21 @@ mod tests {
     }
 
     #[test]
-    fn a_body_kept_without_a_render_token_is_told_apart() {
-        assert!(has_render_token(
-            r#"{"site_id":"demo","render_token":"v1.1.x"}"#
+    fn a_kept_body_gets_a_late_token_when_it_has_none_or_its_own_is_nearly_spent() {
+        let day = 24 * 3_600_000;
+        let issued = 1_795_774_157_480u64;
+        let body = format!(r#"{{"site_id":"demo","render_token":"v1.{issued}.x"}}"#);
+        assert!(!needs_late_token(&body, issued + 6 * day));
+        assert!(needs_late_token(&body, issued + 7 * day - 1_800_000));
+        assert!(needs_late_token(
+            r#"{"site_id":"demo","render_token":null}"#,
+            issued
         ));
-        assert!(!has_render_token(
-            r#"{"site_id":"demo","render_token":null}"#
-        ));
-        assert!(!has_render_token(r#"{"site_id":"demo"}"#));
-        assert!(!has_render_token("not json"));
+        assert!(needs_late_token(r#"{"site_id":"demo"}"#, issued));
+        assert!(
+            !needs_late_token("not json", issued),
+            "unreadable: sent as kept"
+        );
     }
 
     #[test]
