@@ -308,7 +308,10 @@ pub async fn preview(
     template: &str,
 ) -> Result<worker::Response, AppError> {
     crate::auth::require(req, env, repo, leadglue_shared::sales::Scope::Admin).await?;
-    let template = Template::parse(template).ok_or(AppError::NotFound)?;
+    // `start_sequence` is the dispatcher's marker, not a message: there is nothing to show.
+    let template = Template::parse(template)
+        .filter(|t| *t != Template::StartSequence)
+        .ok_or(AppError::NotFound)?;
     let site = repo.sender(site_id).await?.ok_or(AppError::UnknownSite)?;
     let locale = Locale::parse(&site.locale).unwrap_or_default();
     let sample_link = |action: &str| format!("{}/v1/{action}/SAMPLE", public_url(env));

@@ -526,9 +526,15 @@ fn a_marketer_previews_each_template_with_the_sites_own_details() {
             .unwrap()
             .contains("Grade: hot")
     );
-    worker
-        .get(&format!("/v1/admin/sites/{site}/templates/nope"), &auth)
-        .problem(404);
+    // Neither a made-up template nor the dispatcher's internal marker is a message.
+    for template in ["nope", "start_sequence"] {
+        worker
+            .get(
+                &format!("/v1/admin/sites/{site}/templates/{template}"),
+                &auth,
+            )
+            .problem(404);
+    }
     worker
         .get(&format!("/v1/admin/sites/{site}/templates/welcome"), &[])
         .problem(401);
