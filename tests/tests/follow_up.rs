@@ -9,15 +9,17 @@ const DAY: i64 = 24 * 3600 * 1000;
 /// Posts a lead with its own address and the given answers; returns (lead id, address).
 fn capture(worker: &Worker, site: &str, tag: &str, answers: Value) -> (String, String) {
     let email = format!("{}@example.com", unique(tag).replace('-', "."));
+    (capture_as(worker, site, &email, answers), email)
+}
+
+/// Posts a new lead from `email` with the given answers; returns its id.
+fn capture_as(worker: &Worker, site: &str, email: &str, answers: Value) -> String {
     let mut body = lead(site);
     body["email"] = json!(email);
     body["answers"] = answers;
     let answer = worker.post_lead(&body, None);
     assert_eq!(answer.status, 201, "{}", answer.body);
-    (
-        answer.json()["id"].as_str().expect("an id").to_owned(),
-        email,
-    )
+    answer.json()["id"].as_str().expect("an id").to_owned()
 }
 
 /// The path of the one-click link in a received email's `List-Unsubscribe` header.
@@ -212,21 +214,10 @@ fn unsubscribing_stops_everything_the_site_sends_that_address_and_nothing_else()
     let (first, email) = capture(&worker, &site, "twice", warm());
     let (local, domain) = email.split_once('@').unwrap();
     let shouted = format!("{}@{domain}", local.to_uppercase());
-    let mut again = lead(&site);
-    again["email"] = json!(shouted);
-    again["answers"] = warm();
-    let answer = worker.post_lead(&again, None);
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let second = answer.json()["id"].as_str().unwrap().to_owned();
+    let second = capture_as(&worker, &site, &shouted, warm());
     assert_ne!(first, second, "two leads");
     // The same address on another site is another relationship.
-    let other_site = worker.new_site(&[]);
-    let mut elsewhere = lead(&other_site);
-    elsewhere["email"] = json!(email);
-    elsewhere["answers"] = warm();
-    let answer = worker.post_lead(&elsewhere, None);
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let other = answer.json()["id"].as_str().unwrap().to_owned();
+    let other = capture_as(&worker, &worker.new_site(&[]), &email, warm());
 
     // The link in the first lead's welcome, once all three welcomes are out (the second's to
     // the address as typed that time).
