@@ -71,6 +71,18 @@ pub fn claimed_issue_ms(token: &str) -> Option<i64> {
     parts(token)?.0.parse().ok()
 }
 
+/// How long before its end a client stops sending a render token it holds: time for the
+/// request to arrive (and retry).
+const SPENT_MARGIN_MS: i64 = 3_600_000;
+
+/// Whether a client's render token (unverified) will still be good when a request it sends at
+/// `now_ms` arrives. `false` for none: the client then fetches a late one.
+pub fn still_good(token: Option<&str>, now_ms: i64) -> bool {
+    token
+        .and_then(claimed_issue_ms)
+        .is_some_and(|at| now_ms - at <= RENDER_TOKEN_MAX_AGE_MS - SPENT_MARGIN_MS)
+}
+
 fn issued_at(secret: &[u8], site_id: &str, token: &str) -> Option<i64> {
     let (issued, tag) = parts(token)?;
     // Only the canonical spelling, so each moment has exactly one token.
@@ -221,6 +233,14 @@ mod tests {
         );
         assert_eq!(claimed_issue_ms("v2.1.x"), None);
         assert_eq!(claimed_issue_ms("v1.soon.x"), None);
+        let day = 24 * 3_600_000;
+        let token = render_token(SECRET, "demo", 1_000 * day);
+        assert!(still_good(Some(&token), 1_006 * day));
+        assert!(
+            !still_good(Some(&token), 1_007 * day - 1_800_000),
+            "nearly spent"
+        );
+        assert!(!still_good(None, 1_000 * day));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use leadglue_shared::codec::ToJson;
 use leadglue_shared::{
-    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, grade, validate,
+    Answers, Consent, EmbedConfig, FieldError, Grade, LeadCreated, LeadSubmission, grade, spam,
+    validate,
 };
 use leptos::html;
 use leptos::prelude::*;
@@ -370,9 +371,9 @@ fn Flow(
         announcement.set("Sending your request…".to_owned());
         spawn_local(async move {
             let api = api_base.get_value();
-            if lead.render_token.is_none() {
-                // Fetching it when the form was shown failed: once more, or the edge keeps the
-                // lead as spam.
+            if !spam::still_good(lead.render_token.as_deref(), js_sys::Date::now() as i64) {
+                // Fetching it when the form was shown failed (or the page stood open for a
+                // week): once more, or the edge keeps the lead as spam.
                 let min_fill = site.with_value(|s| s.min_fill_seconds);
                 lead.render_token = api::late_render_token(&api, &lead.site_id, min_fill).await;
                 render_token.set_value(lead.render_token.clone());

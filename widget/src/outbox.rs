@@ -9,7 +9,7 @@
 //! tabs send one, the edge stores one lead.
 
 use leadglue_shared::codec::{self, FromJson, ObjectWriter, ToJson, Value};
-use leadglue_shared::spam::{RENDER_TOKEN_MAX_AGE_MS, claimed_issue_ms};
+use leadglue_shared::spam::{self, RENDER_TOKEN_MAX_AGE_MS};
 
 use crate::api::{self, SendError};
 use crate::turnstile;
@@ -153,16 +153,12 @@ fn needs_late_token(body: &str, now: u64) -> bool {
     let Some(Value::Object(members)) = codec::parse(body) else {
         return false;
     };
-    let issued = members
+    let token = members
         .iter()
         .find(|(k, _)| k == RENDER_TOKEN)
-        .and_then(|(_, v)| String::from_value(v))
-        .and_then(|token| claimed_issue_ms(&token));
-    issued.is_none_or(|at| now as i64 - at > RENDER_TOKEN_MAX_AGE_MS - TOKEN_MARGIN_MS)
+        .and_then(|(_, v)| String::from_value(v));
+    !spam::still_good(token.as_deref(), now as i64)
 }
-
-/// How long before its end a kept render token is replaced: time for the request to arrive.
-const TOKEN_MARGIN_MS: i64 = 3_600_000;
 
 /// The submission's member that holds its render token.
 const RENDER_TOKEN: &str = "render_token";
