@@ -21,7 +21,7 @@ pub fn button_page(env: &Env, purpose: Purpose, token: &str) -> Result<Response,
     let (title, question, button, field) = match purpose {
         Purpose::Unsubscribe => (
             "Unsubscribe",
-            "Stop all emails about your request?",
+            "Stop all emails about your requests?",
             "Unsubscribe",
             "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">",
         ),
@@ -73,7 +73,7 @@ pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response
     page(
         200,
         "Unsubscribed",
-        "<p>You are unsubscribed: we will not email you about your requests so far again.</p>",
+        "<p>You are unsubscribed: we will send you no more emails about your requests.</p>",
     )
 }
 

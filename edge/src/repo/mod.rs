@@ -213,7 +213,7 @@ pub struct ClaimedFollowUp {
     pub locale: Locale,
 }
 
-/// A site's stored definition, but its origins.
+/// A site's stored definition, without its origins.
 #[derive(Deserialize)]
 struct SiteDefinitionRow {
     name: String,
