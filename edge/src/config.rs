@@ -47,7 +47,7 @@ pub fn render_token_key(env: &worker::Env) -> Result<std::rc::Rc<[u8]>, String> 
     if let Some(key) = KEY.with(|k| k.get().cloned()) {
         return Ok(key);
     }
-    let secret = setting(env, "UNSUBSCRIBE_SECRET").ok_or("UNSUBSCRIBE_SECRET is not set")?;
+    let secret = link_secret(env)?;
     let key: std::rc::Rc<[u8]> = leadglue_shared::spam::render_key(secret.as_bytes()).into();
     Ok(KEY.with(|k| k.get_or_init(|| key).clone()))
 }

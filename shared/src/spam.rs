@@ -65,9 +65,8 @@ fn parts(token: &str) -> Option<(&str, &str)> {
     token.strip_prefix("v1.")?.split_once('.')
 }
 
-/// When a render token says it was issued: unverified (only the edge holds the key), for a
-/// client that kept one and must tell whether the edge will still take it.
-pub fn claimed_issue_ms(token: &str) -> Option<i64> {
+/// When a render token says it was issued: unverified (only the edge holds the key).
+fn claimed_issue_ms(token: &str) -> Option<i64> {
     parts(token)?.0.parse().ok()
 }
 
