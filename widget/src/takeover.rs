@@ -65,12 +65,19 @@ impl Takeover {
     }
 
     /// Until the visitor sends the markup's form again or the browser comes back online: when
-    /// the widget tries again to take over. (Both listeners stay; a promise resolves once.)
+    /// the widget tries again to take over. The submit listener goes on the markup, so it goes
+    /// with it at the takeover; an `online` listener stays per failed try (a promise resolves
+    /// once, so a later call does nothing).
     pub async fn next_try(&self) {
+        // Where the loader listens too, after it: it has marked the send held by then.
+        let markup = self
+            .root
+            .query_selector(".lg")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.root.clone().into());
         let again = js_sys::Promise::new(&mut |resolve, _| {
-            let _ = self
-                .root
-                .add_event_listener_with_callback("submit", &resolve);
+            let _ = markup.add_event_listener_with_callback("submit", &resolve);
             let _ = leptos::prelude::window().add_event_listener_with_callback("online", &resolve);
         });
         let _ = JsFuture::from(again).await;
