@@ -304,14 +304,13 @@ fn token(value: &str, len: std::ops::RangeInclusive<usize>) -> Result<String, &'
 }
 
 /// The page the form sits on: only recorded, never fetched or shown as a link, so an `http(s)`
-/// scheme and a length cap are all it needs.
+/// scheme is all it needs. A longer address than [`MAX_URL_CHARS`] (an ad's tracking
+/// parameters, a long fragment) is cut to it: the visitor cannot shorten the address of the
+/// page they are on, so refusing it would lose their lead.
 fn page_url(value: &str) -> Result<String, &'static str> {
     let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
-    if scheme_ok
-        && value.len() <= MAX_URL_CHARS
-        && !value.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        Ok(value.to_owned())
+    if scheme_ok && !value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Ok(value.chars().take(MAX_URL_CHARS).collect())
     } else {
         Err("This form sent an invalid page address; please reload the page and try again.")
     }
@@ -530,6 +529,17 @@ mod tests {
         }
         let errors = validate(&input, &form()).unwrap_err();
         assert_eq!(fields(&errors), [field]);
+    }
+
+    #[test]
+    fn a_page_address_too_long_to_keep_is_cut_not_refused() {
+        let mut input = submission();
+        let long = format!("https://example.com/landing?gclid={}#ö", "x".repeat(5_000));
+        input.page_url = Some(long.clone());
+        let lead = validate(&input, &form()).expect("a long address is no reason to lose a lead");
+        let kept = lead.get().page_url.as_deref().unwrap();
+        assert_eq!(kept.chars().count(), MAX_URL_CHARS);
+        assert!(long.starts_with(kept));
     }
 
     #[test]
