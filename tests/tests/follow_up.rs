@@ -207,6 +207,33 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
 }
 
 #[test]
+fn a_form_sent_again_after_unsubscribing_is_a_new_lead_that_hears_back() {
+    let worker = Worker::from_env();
+    // Within the site's duplicate window, where a second form would update the first lead.
+    let site = worker.new_site_with(&[], &json!({ "duplicate_window_hours": 24 }));
+    let (first, email) = capture(&worker, &site, "changed.mind", warm());
+    let welcome = &mails(&worker, &email, 1)[0];
+    assert_eq!(
+        one_click(&worker, &unsubscribe_path(&worker, welcome)).status,
+        200
+    );
+
+    // The same day they ask again, consenting again: the form promises information.
+    let mut body = lead(&site);
+    body["email"] = json!(email);
+    body["answers"] = warm();
+    let again = worker.post_lead(&body, None);
+    assert_eq!(again.status, 201, "a new lead: {}", again.body);
+    let second = again.json()["id"].as_str().expect("an id").to_owned();
+    assert_ne!(second, first);
+    assert!(worker.lead_column(&second, "unsubscribed_at").is_none());
+    let second_welcome = mails(&worker, &email, 2)
+        .into_iter()
+        .find(|m| m["idempotency_key"] == format!("{second}/1"));
+    assert!(second_welcome.is_some(), "the new lead's welcome was sent");
+}
+
+#[test]
 fn unsubscribing_stops_everything_the_site_sends_that_address_and_nothing_else() {
     let worker = Worker::from_env();
     // Each form a lead of its own, as two visits weeks apart are.

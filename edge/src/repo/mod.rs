@@ -253,8 +253,10 @@ impl Repo {
     /// Stores a submission in one D1 batch, one round trip, atomically. Nothing is stored
     /// unless the site exists and (for browser requests) allows `origin`. Then:
     /// - a key seen before (a replay) changes nothing and finds the first answer's lead;
-    /// - the same email on the same site within the duplicate window (neither being spam)
-    ///   updates that lead and counts a resubmission (`merge_within_hours`);
+    /// - the same email on the same site within the duplicate window (neither being spam, and
+    ///   the earlier lead neither erased nor unsubscribed: a form sent after unsubscribing
+    ///   consents afresh, and starts its own follow-up) updates that lead and counts a
+    ///   resubmission (`merge_within_hours`);
     /// - otherwise a new lead is inserted with its follow-up steps and webhook deliveries.
     pub async fn insert_lead(
         &self,
@@ -273,6 +275,7 @@ impl Repo {
                         (SELECT id FROM leads
                          WHERE ?4 IS NOT NULL AND site_id = ?1 AND email = ?3 COLLATE NOCASE
                            AND spam_reason IS NULL AND erased_at IS NULL
+                           AND unsubscribed_at IS NULL
                            AND created_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
                                                       printf('-%d hours', ?4))
                          ORDER BY created_at DESC LIMIT 1),
