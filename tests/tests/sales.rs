@@ -919,7 +919,8 @@ fn ten_thousand_leads_export_row_by_row_in_csv_and_ndjson() {
 #[test]
 fn erasure_leaves_no_personal_data_behind() {
     let worker = Worker::from_env();
-    let site = worker.new_site(&[ORIGIN]);
+    // Each form a lead of its own, so the person has two leads here.
+    let site = worker.new_site_with(&[ORIGIN], &json!({ "duplicate_window_hours": 0 }));
     // A subscriber, so webhook payloads about the person exist too.
     let hook = worker.call(
         "POST",
@@ -941,7 +942,32 @@ fn erasure_leaves_no_personal_data_behind() {
         .as_str()
         .expect("an id")
         .to_owned();
+    // The same person weeks later, their address typed in capitals, and someone else.
+    let shouted = format!("{}@erase.example", marker.to_uppercase());
+    let mut again = body.clone();
+    again["email"] = json!(shouted);
+    again["message"] = json!(format!("Again{marker}"));
+    again["idempotency_key"] = json!(unique("key-0123456789"));
+    let second = worker.post_lead(&again, Some(ORIGIN)).json()["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    assert_ne!(second, id);
+    let someone = format!("{}@else.example", unique("someone").replace('-', "."));
+    let mut other = lead(&site);
+    other["email"] = json!(someone);
+    let other = worker.post_lead(&other, Some(ORIGIN)).json()["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
     let (_, key) = worker.api_key(&["leads:read", "leads:write"]);
+    let note = worker.call(
+        "POST",
+        &format!("/v1/leads/{second}/notes"),
+        Some(&key),
+        Some(&json!({ "body": format!("Second note{marker}") })),
+    );
+    assert_eq!(note.status, 201);
     let note = worker.call(
         "POST",
         &format!("/v1/leads/{id}/notes"),
@@ -956,11 +982,13 @@ fn erasure_leaves_no_personal_data_behind() {
         Some(&json!({ "tags": [format!("tag{marker}")], "assignee": format!("rep{marker}") })),
     );
     assert_eq!(tagged.status, 200);
-    leadglue_tests::eventually("the welcome email", 20, || {
-        (!worker.mail_to(&email).is_empty()).then_some(())
+    leadglue_tests::eventually("the three welcome emails", 20, || {
+        let person = worker.mail_to(&email).len() + worker.mail_to(&shouted).len();
+        (person >= 2 && !worker.mail_to(&someone).is_empty()).then_some(())
     });
 
     // Every text cell of every table that mentions the person: (table.column, needle).
+    let upper = marker.to_uppercase();
     let traces = || {
         let db = worker.d1();
         let tables: Vec<String> = db
@@ -983,7 +1011,7 @@ fn erasure_leaves_no_personal_data_behind() {
                 .collect::<Result<_, _>>()
                 .expect("columns");
             for column in columns {
-                for needle in [marker.as_str(), "0137777"] {
+                for needle in [marker.as_str(), upper.as_str(), "0137777"] {
                     let hits: i64 = db
                         .query_row(
                             &format!(
@@ -1019,8 +1047,8 @@ fn erasure_leaves_no_personal_data_behind() {
     let after = traces();
     assert!(after.is_empty(), "personal data left in {after:?}");
 
-    // An anonymous tombstone remains, so counts stay right; it is no longer listed.
-    assert_eq!(worker.lead_count(&site), 1);
+    // Anonymous tombstones remain, so counts stay right; they are no longer listed.
+    assert_eq!(worker.lead_count(&site), 3);
     let record = worker
         .call("GET", &format!("/v1/leads/{id}"), Some(&key), None)
         .json();
@@ -1029,13 +1057,25 @@ fn erasure_leaves_no_personal_data_behind() {
     assert_eq!(record["grade"], "warm");
     assert!(record["notes"].as_array().expect("notes").is_empty());
     let listed = all_pages(&worker, &key, &format!("site={site}"), || {});
-    assert!(listed.is_empty());
-    // Nothing more is sent, and erasing again is harmless.
+    let listed: Vec<&str> = listed.iter().filter_map(|l| l["id"].as_str()).collect();
+    assert_eq!(listed, [other.as_str()], "only the other person is listed");
+    // Nothing more is sent to the person, and erasing again is harmless.
+    for lead in [&id, &second] {
+        assert!(
+            worker
+                .follow_ups(lead)
+                .iter()
+                .all(|(_, _, state, _)| state == "sent" || state == "cancelled"),
+            "{lead}: {:?}",
+            worker.follow_ups(lead)
+        );
+    }
     assert!(
         worker
-            .follow_ups(&id)
+            .follow_ups(&other)
             .iter()
-            .all(|(_, _, state, _)| state == "sent" || state == "cancelled")
+            .any(|(_, _, state, _)| state == "scheduled"),
+        "the other person's sequence goes on"
     );
     assert_eq!(
         worker

@@ -948,10 +948,6 @@ impl Repo {
     /// since one link in one email must stop everything that site sends them. A form they send
     /// later, consenting again, starts afresh. `false` for an unknown lead.
     pub async fn unsubscribe(&self, lead_id: &str, now_ms: i64) -> Result<bool, AppError> {
-        // The person's leads: erased ones have no address left, and stand only for themselves.
-        const PERSON: &str = "SELECT p.id FROM leads p JOIN leads l ON l.id = ?1
-             WHERE p.site_id = l.site_id AND p.email = l.email COLLATE NOCASE
-               AND (p.id = l.id OR l.email <> '')";
         let mark = query!(
             &self.db,
             &format!(
@@ -979,6 +975,13 @@ impl Repo {
         Ok(found)
     }
 }
+
+/// The ids of the person lead `?1` is from, on its site: their leads with the same address, in
+/// any case (forms sent further apart than the duplicate window are leads of their own). An
+/// erased lead has no address left, and stands only for itself.
+const PERSON: &str = "SELECT p.id FROM leads p JOIN leads l ON l.id = ?1
+     WHERE p.site_id = l.site_id AND p.email = l.email COLLATE NOCASE
+       AND (p.id = l.id OR l.email <> '')";
 
 /// How long a queued or sending step (or delivery) may go without an outcome before it is
 /// queued again: its sender died, or its queue message was lost.

@@ -8,7 +8,7 @@ use leadglue_shared::webhooks::Event;
 use serde::Deserialize;
 use worker::query;
 
-use super::{IdRow, Repo, ToJson};
+use super::{IdRow, PERSON, Repo, ToJson};
 use crate::error::AppError;
 
 /// A stored API key (the secret itself is never stored).
@@ -453,56 +453,71 @@ impl Repo {
         Ok(stmt.first::<Note>(None).await?)
     }
 
-    /// Erases what a lead says about the person, atomically: contact details, answers,
-    /// attribution, consent IP and page, notes, the tags and assignee history, the payloads of
-    /// webhook deliveries about them; cancels the follow-ups and deliveries not yet sent. The row stays as an anonymous tombstone (site, form, grade,
-    /// score, status, channel, dates), so counts stay right. `false` for an unknown lead.
+    /// Erases the person lead `id` is from, atomically: for each of their leads on its site
+    /// (see [`PERSON`]), contact details, answers, attribution, consent IP and page, notes, the
+    /// tags and assignee history, the payloads of webhook deliveries about them; cancels the
+    /// follow-ups and deliveries not yet sent. Each row stays as an anonymous tombstone (site,
+    /// form, grade, score, status, channel, dates), so counts stay right. The leads are blanked
+    /// last: until then their address still tells which are the person's. `false` for an
+    /// unknown lead.
     pub async fn erase_lead(&self, id: &str, now_ms: i64) -> Result<bool, AppError> {
-        let erase = query!(
-            &self.db,
-            "UPDATE leads SET email = '', name = '', company = NULL, phone = NULL,
-                    message = NULL, consent_ip = NULL, page_url = NULL, answers = '{}',
-                    score_reasons = '[]', attribution = '{}', assignee = NULL, tags = '[]',
-                    idempotency_key = 'erased:' || id, search_text = '',
-                    unsubscribed_at = COALESCE(unsubscribed_at,
-                                               strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-                    erased_at = COALESCE(erased_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             WHERE id = ?1 RETURNING id",
-            &id
-        )?;
         let follow_ups = query!(
             &self.db,
-            "UPDATE follow_ups
-             SET state = CASE WHEN state IN ('scheduled', 'queued') THEN 'cancelled'
-                              ELSE state END,
-                 last_error = NULL, updated_at = ?2
-             WHERE lead_id = ?1",
+            &format!(
+                "UPDATE follow_ups
+                 SET state = CASE WHEN state IN ('scheduled', 'queued') THEN 'cancelled'
+                                  ELSE state END,
+                     last_error = NULL, updated_at = ?2
+                 WHERE lead_id IN ({PERSON})"
+            ),
             &id,
             &now_ms
         )?;
-        let notes = query!(&self.db, "DELETE FROM lead_notes WHERE lead_id = ?1", &id)?;
+        let notes = query!(
+            &self.db,
+            &format!("DELETE FROM lead_notes WHERE lead_id IN ({PERSON})"),
+            &id
+        )?;
         let history = query!(
             &self.db,
-            "UPDATE lead_changes SET from_value = NULL, to_value = NULL
-             WHERE lead_id = ?1 AND field IN ('assignee', 'tags')",
+            &format!(
+                "UPDATE lead_changes SET from_value = NULL, to_value = NULL
+                 WHERE lead_id IN ({PERSON}) AND field IN ('assignee', 'tags')"
+            ),
             &id
         )?;
         let deliveries = query!(
             &self.db,
-            "UPDATE webhook_deliveries
-             SET payload = '{}',
-                 state = CASE WHEN state IN ('scheduled', 'queued') THEN 'dead' ELSE state END,
-                 last_error = CASE WHEN state IN ('scheduled', 'queued')
-                                   THEN 'cancelled: the lead was erased' END
-             WHERE lead_id = ?1",
+            &format!(
+                "UPDATE webhook_deliveries
+                 SET payload = '{{}}',
+                     state = CASE WHEN state IN ('scheduled', 'queued') THEN 'dead' ELSE state END,
+                     last_error = CASE WHEN state IN ('scheduled', 'queued')
+                                       THEN 'cancelled: the lead was erased' END
+                 WHERE lead_id IN ({PERSON})"
+            ),
+            &id
+        )?;
+        let erase = query!(
+            &self.db,
+            &format!(
+                "UPDATE leads SET email = '', name = '', company = NULL, phone = NULL,
+                        message = NULL, consent_ip = NULL, page_url = NULL, answers = '{{}}',
+                        score_reasons = '[]', attribution = '{{}}', assignee = NULL, tags = '[]',
+                        idempotency_key = 'erased:' || id, search_text = '',
+                        unsubscribed_at = COALESCE(unsubscribed_at,
+                                                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                        erased_at = COALESCE(erased_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 WHERE id IN ({PERSON}) RETURNING id"
+            ),
             &id
         )?;
         let results = self
             .db
-            .batch(vec![erase, follow_ups, notes, history, deliveries])
+            .batch(vec![follow_ups, notes, history, deliveries, erase])
             .await?;
         Ok(results
-            .first()
+            .last()
             .map(|r| r.results::<IdRow>())
             .transpose()?
             .is_some_and(|rows| !rows.is_empty()))
