@@ -287,6 +287,45 @@ fn a_failing_subscriber_gets_each_event_once_after_retries() {
 }
 
 #[test]
+fn a_lead_sales_keep_as_spam_is_never_announced() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    // A subscriber that is down when the bot's lead comes in (its first two attempts fail).
+    let events = ["lead.created", "lead.status_changed"];
+    let (sub, _, path) = subscribe(&worker, &site, &events, "+fail2");
+    let mut body = lead(&site);
+    body["email"] = json!(format!("{}@hooks.example", unique("junk")));
+    let start = now_ms();
+    let answer = worker.post_lead(&body, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.json()["id"].as_str().expect("an id").to_owned();
+    eventually("the first attempt", 20, || {
+        deliveries(&worker, &site, &sub)
+            .into_iter()
+            .find(|d| d["attempts"] == 1 && d["state"] == "scheduled")
+    });
+
+    // Sales keep it as spam, then move it on: neither reaches the subscriber.
+    let (_, key) = worker.api_key(&["leads:read", "leads:write"]);
+    for patch in [json!({ "spam": true }), json!({ "status": "disqualified" })] {
+        let answer = worker.call(
+            "PATCH",
+            &format!("/v1/leads/{id}"),
+            Some(&key),
+            Some(&patch),
+        );
+        assert_eq!(answer.status, 200, "{patch}: {}", answer.body);
+    }
+    let log = deliveries(&worker, &site, &sub);
+    assert_eq!(log.len(), 1, "no status event: {log:?}");
+    assert_eq!(log[0]["state"], "dead");
+    assert_eq!(log[0]["last_error"], "cancelled: kept as spam");
+    worker.run_follow_ups(&site, start + 60 * 60_000);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(worker.webhooks_at(&path).is_empty());
+}
+
+#[test]
 fn subscriptions_are_listed_tested_and_deleted() {
     let worker = Worker::from_env();
     let site = worker.new_site(&[ORIGIN]);

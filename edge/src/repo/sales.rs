@@ -342,7 +342,8 @@ impl Repo {
     }
 
     /// Applies a change and records it, atomically, if the lead is still at the version read,
-    /// with a `lead.status_changed` delivery for each subscriber when the status moved. The
+    /// with a `lead.status_changed` delivery for each subscriber when the status of a lead not
+    /// kept as spam moved. The
     /// deliveries' ids, or `None` when another change got there first.
     pub async fn change_lead(&self, change: &Change<'_>) -> Result<Option<Vec<String>>, AppError> {
         let new = &change.change.state;
@@ -396,7 +397,24 @@ impl Repo {
                 &u8::from(change.change.stop_all)
             )?);
         }
-        let status_moved = change.change.changes.iter().find(|c| c.field == "status");
+        if change.change.stop_all {
+            // Nor do subscribers hear of it: events still waiting (a subscriber down when the
+            // bot's lead came in) are dropped.
+            batch.push(query!(
+                &self.db,
+                "UPDATE webhook_deliveries
+                 SET state = 'dead', last_error = 'cancelled: kept as spam', updated_at = ?2
+                 WHERE lead_id = ?1 AND state IN ('scheduled', 'queued')
+                   AND EXISTS (SELECT 1 FROM leads WHERE id = ?1 AND change_id = ?3)",
+                &change.lead_id,
+                &change.now_ms,
+                &token
+            )?);
+        }
+        // Spam is never announced, whatever sales do with it.
+        let status_moved = (new.spam_reason.is_none())
+            .then(|| change.change.changes.iter().find(|c| c.field == "status"))
+            .flatten();
         if let Some(moved) = status_moved {
             let data = serde_json::json!({
                 "change": { "from": moved.from, "to": moved.to, "actor": change.actor },
