@@ -130,14 +130,27 @@ impl AppError {
         }
     }
 
-    /// The answer a client gets: an RFC 9457 problem. Internal details are logged here, beside
-    /// the conversion, and never leave the Worker.
-    pub fn into_response(self) -> Response {
-        match &self {
+    /// Internal details go to the log, and only there.
+    fn log(&self) {
+        match self {
             AppError::Internal(detail) => worker::console_error!("internal error: {detail}"),
             AppError::Unavailable(detail) => worker::console_error!("unavailable: {detail}"),
             _ => {}
         }
+    }
+
+    /// For a person rather than a program (who followed a link in an email): the status and
+    /// the sentence to show them on a page, from the same table as the problem a client gets.
+    pub fn for_people(self) -> (u16, &'static str) {
+        self.log();
+        let (status, _, title, _) = self.describe();
+        (status, title)
+    }
+
+    /// The answer a client gets: an RFC 9457 problem. Internal details are logged here, beside
+    /// the conversion, and never leave the Worker.
+    pub fn into_response(self) -> Response {
+        self.log();
         let (status, slug, title, detail) = self.describe();
         let retry_after = match &self {
             AppError::RateLimited { retry_after } => Some(*retry_after),

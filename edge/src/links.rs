@@ -52,7 +52,11 @@ pub async fn confirm(env: &Env, repo: &Repo, token: &str) -> Result<Response, Ap
     let steps = repo
         .confirm(&lead, &plan_on_confirm(now_ms), now_ms)
         .await?;
-    followups::enqueue(env, &steps, now_ms, followups::Kind::FollowUp).await?;
+    // Confirmed whether or not the queue takes the steps now: should it not, the cron trigger
+    // queues them within a minute, and the person is told the truth either way.
+    if let Err(err) = followups::enqueue(env, &steps, now_ms, followups::Kind::FollowUp).await {
+        worker::console_error!("queueing the steps of a confirmation: {err}");
+    }
     page(
         200,
         "Thank you",
@@ -75,6 +79,19 @@ pub async fn unsubscribe(env: &Env, repo: &Repo, token: &str) -> Result<Response
         "Unsubscribed",
         "<p>You are unsubscribed: we will send you no more emails about your requests.</p>",
     )
+}
+
+/// What the routes of these links answer when they fail (storage down, a setting missing): a
+/// page saying so, since a person followed the link, not an API's problem.
+pub fn or_page(answer: Result<Response, AppError>) -> Result<Response, AppError> {
+    answer.or_else(|err| {
+        let (status, sentence) = err.for_people();
+        page(
+            status,
+            "Something went wrong",
+            &format!("<p>{sentence}</p>"),
+        )
+    })
 }
 
 /// The lead a link is for, or `None` if its token does not verify.

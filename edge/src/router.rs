@@ -191,18 +191,26 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
             Err(AppError::MethodNotAllowed { allow: "PUT" })
         }
 
-        (["v1", "unsubscribe", token], Method::Get) => {
-            links::button_page(env, Purpose::Unsubscribe, token)
+        // The links in emails: people follow them (and link checkers, with HEAD), so they
+        // answer pages, failures included.
+        (["v1", "unsubscribe", token], Method::Get | Method::Head) => {
+            links::or_page(links::button_page(env, Purpose::Unsubscribe, token))
         }
-        (["v1", "unsubscribe", token], Method::Post) => {
-            with_repo(env, async |repo| links::unsubscribe(env, repo, token).await).await
+        (["v1", "unsubscribe", token], Method::Post) => links::or_page(
+            with_repo(env, async |repo| links::unsubscribe(env, repo, token).await).await,
+        ),
+        (["v1", "confirm", token], Method::Get | Method::Head) => {
+            links::or_page(links::button_page(env, Purpose::Confirm, token))
         }
-        (["v1", "confirm", token], Method::Get) => links::button_page(env, Purpose::Confirm, token),
-        (["v1", "confirm", token], Method::Post) => {
-            with_repo(env, async |repo| links::confirm(env, repo, token).await).await
-        }
-        (["v1", "confirm", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
-        (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed { allow: "GET, POST" }),
+        (["v1", "confirm", token], Method::Post) => links::or_page(
+            with_repo(env, async |repo| links::confirm(env, repo, token).await).await,
+        ),
+        (["v1", "confirm", _], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, POST",
+        }),
+        (["v1", "unsubscribe", _], _) => Err(AppError::MethodNotAllowed {
+            allow: "GET, HEAD, POST",
+        }),
 
         (["v1", "admin", "sites", site, "templates", template], Method::Get) => {
             with_repo(env, async |repo| {

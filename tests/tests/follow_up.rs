@@ -192,6 +192,11 @@ fn one_click_unsubscribe_stops_the_remaining_steps_but_a_get_does_not() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form method=\"post\""));
     page.assert_hardened_html();
+    // Nor does a link checker's HEAD: it gets the page's headers.
+    let checked = worker.send("HEAD", &path, &[], None);
+    assert_eq!(checked.status, 200);
+    assert!(checked.body.is_empty());
+    checked.assert_hardened_html();
     assert_eq!(worker.follow_ups(&id)[2].2, "scheduled");
 
     let click = one_click(&worker, &path);
