@@ -17,7 +17,9 @@ pub struct SiteDefinition {
     pub consent_text: String,
     /// A label for this wording; each lead records the version its visitor agreed to.
     pub consent_version: String,
-    /// Where visitors can call with questions, as people dial it (`+1 555 010 0199`).
+    /// Where visitors can call with questions, as people dial it (`+1 555 010 0199`). Required:
+    /// every email offers it. (Optional here only because sites stored before it was required
+    /// may lack it.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// A page where a visitor can book a time with sales, offered to hot leads.
@@ -140,13 +142,17 @@ impl SiteDefinition {
             .as_deref()
             .map(str::trim)
             .filter(|p| !p.is_empty());
-        if let Some(p) = phone
-            && crate::validate::phone(p).is_err()
-        {
-            errors.push(FieldError::new(
+        // Every email offers it: a person can always call rather than write.
+        match phone {
+            None => errors.push(FieldError::new(
+                "phone",
+                "Needed: every email offers it, so that people can call.",
+            )),
+            Some(p) if crate::validate::phone(p).is_err() => errors.push(FieldError::new(
                 "phone",
                 "Must be a phone number of 7 to 15 digits.",
-            ));
+            )),
+            Some(_) => {}
         }
         let booking_url = given(&self.booking_url);
         let webhook_url = given(&self.webhook_url);
@@ -415,8 +421,8 @@ mod tests {
 
     #[test]
     fn the_email_language_defaults_to_english_and_refuses_the_unknown() {
-        let json =
-            r#"{"name": "A", "allowed_origins": [], "consent_text": "c", "consent_version": "v"}"#;
+        let json = r#"{"name": "A", "allowed_origins": [], "consent_text": "c", "consent_version": "v",
+                       "phone": "+1 555 010 0199"}"#;
         let site: SiteDefinition = serde_json::from_str(json).unwrap();
         assert_eq!(site.locale, crate::locale::Locale::En);
         let german = json.replace('}', r#", "locale": "de"}"#);
@@ -424,6 +430,22 @@ mod tests {
         assert_eq!(site.validate().unwrap().locale, crate::locale::Locale::De);
         let klingon = json.replace('}', r#", "locale": "tlh"}"#);
         assert!(serde_json::from_str::<SiteDefinition>(&klingon).is_err());
+    }
+
+    #[test]
+    fn a_site_needs_a_phone_number_for_its_emails() {
+        for missing in [None, Some("  ".to_owned())] {
+            let mut site = definition();
+            site.phone = missing;
+            let errors = site.validate().unwrap_err();
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].field, "phone");
+            assert!(
+                errors[0].message.starts_with("Needed"),
+                "{}",
+                errors[0].message
+            );
+        }
     }
 
     #[test]

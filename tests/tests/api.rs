@@ -366,6 +366,14 @@ fn admin_refuses_invalid_definitions_field_by_field() {
         .problem(422);
     let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["name", "allowed_origins[1]"]);
+    // Every email offers the site's phone number: a site without one is refused.
+    let mut no_phone = site_definition(&[]);
+    no_phone.as_object_mut().expect("an object").remove("phone");
+    let problem = worker
+        .put_site(&unique("site"), &no_phone, Some(worker.admin_token()))
+        .problem(422);
+    let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["phone"]);
     worker
         .put_site("Bad_Id", &site_definition(&[]), Some(worker.admin_token()))
         .problem(422);

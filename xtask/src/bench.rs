@@ -834,7 +834,7 @@ impl BenchWorker {
             .header("authorization", format!("Bearer {}", secrets.admin_token))
             .send_json(json!({
                 "name": "Bench", "allowed_origins": [], "consent_text": "OK",
-                "consent_version": "v1",
+                "consent_version": "v1", "phone": "+1 555 010 0199",
                 // wrk sends no render token: without this every lead would be kept as spam, and
                 // spam skips the follow-up work a real lead costs.
                 "min_fill_seconds": 0,

@@ -234,6 +234,7 @@ fn define_site(base: &str, admin_token: &str) -> Result<()> {
         "allowed_origins": [ORIGIN],
         "consent_text": "You may contact me about my request.",
         "consent_version": "v1",
+        "phone": "+1 555 010 0199",
         "min_fill_seconds": 0,
         "duplicate_window_hours": 0,
     });
