@@ -357,12 +357,55 @@ pub struct Rendered {
 
 /// Renders a template in the site's language. Every value from the lead or the site is escaped
 /// in the HTML part, and the subject is kept to one line (it becomes a header).
+/// The most of a visitor's message a welcome quotes back, in characters.
+pub const MAX_QUOTE_CHARS: usize = 200;
+/// A longer "first name" is no name; the greeting does without it.
+const MAX_FIRST_NAME_CHARS: usize = 40;
+
+/// What of a visitor's own words an email may repeat to the address they typed. Anyone can type
+/// anyone's address into a form: repeated whole, a message would let a bot mail its text and
+/// links to a stranger from the site's own domain. So nothing with a link or an address in it is
+/// quoted, and of a long message only its first [`MAX_QUOTE_CHARS`] (cut at a word).
+fn quotable(message: &str) -> Option<String> {
+    let message = message.trim();
+    if message.is_empty() || looks_like_link(message) {
+        return None;
+    }
+    if message.chars().count() <= MAX_QUOTE_CHARS {
+        return Some(message.to_owned());
+    }
+    let cut: String = message.chars().take(MAX_QUOTE_CHARS).collect();
+    let kept = cut
+        .rsplit_once(char::is_whitespace)
+        .map_or(&*cut, |(head, _)| head);
+    Some(format!("{}\u{2026}", kept.trim_end()))
+}
+
+/// Whether a text holds something a mail program would make a link of: a URL, an address, or a
+/// domain name (`word.tld`). Errs on the side of links: an unquoted message costs nothing.
+fn looks_like_link(text: &str) -> bool {
+    text.split_whitespace().any(|word| {
+        let word = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        word.contains("://")
+            || word.contains('@')
+            || word.starts_with("www.")
+            || word.rsplit_once('.').is_some_and(|(name, tld)| {
+                !name.is_empty() && tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+            })
+    })
+}
+
 pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
     let copy = cx.locale.copy();
     let site = cx.site_name;
     let with_site = |t: &str| fill(t, &[("site", site)]);
     let first_name = cx.lead_name.split_whitespace().next().unwrap_or_default();
-    let greeting = if first_name.is_empty() {
+    let greeting = if first_name.is_empty()
+        || first_name.chars().count() > MAX_FIRST_NAME_CHARS
+        || looks_like_link(first_name)
+    {
         copy.greeting_anonymous.to_owned()
     } else {
         fill(copy.greeting, &[("name", first_name)])
@@ -372,8 +415,8 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
             with_site(copy.welcome_subject),
             vec![
                 with_site(copy.welcome_thanks),
-                match cx.lead_message {
-                    Some(m) => fill(copy.welcome_asked, &[("message", m)]),
+                match cx.lead_message.and_then(quotable) {
+                    Some(m) => fill(copy.welcome_asked, &[("message", &m)]),
                     None => copy.welcome_soon.to_owned(),
                 },
             ],
@@ -634,6 +677,55 @@ mod tests {
             brand_color: Some("#0f766e"),
             locale: Locale::En,
         }
+    }
+
+    #[rstest]
+    #[case::plain("Do you support SSO?", Some("Do you support SSO?"))]
+    #[case::url("Cheap pills at https://spam.example now", None)]
+    #[case::bare_domain("visit spam.example for more", None)]
+    #[case::www("see WWW.SPAM.EXAMPLE", None)]
+    #[case::address("write to someone@spam.example", None)]
+    #[case::abbreviations(
+        "Pricing for 3.5 teams, e.g. ours?",
+        Some("Pricing for 3.5 teams, e.g. ours?")
+    )]
+    #[case::blank("   ", None)]
+    fn a_welcome_quotes_only_words_without_links(
+        #[case] message: &str,
+        #[case] quoted: Option<&str>,
+    ) {
+        let welcome = render(Template::Welcome, &cx("Ada Lovelace", Some(message))).text;
+        match quoted {
+            Some(q) => assert!(
+                welcome.contains(&format!("You asked: \u{201c}{q}\u{201d}")),
+                "{welcome}"
+            ),
+            None => {
+                assert!(!welcome.contains("You asked"), "{welcome}");
+                assert!(!welcome.to_lowercase().contains("spam"), "{welcome}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_message_is_quoted_only_in_part_cut_at_a_word() {
+        let message = "word ".repeat(100);
+        let welcome = render(Template::Welcome, &cx("Ada", Some(&message))).text;
+        let start = welcome.find('\u{201c}').expect("a quote") + '\u{201c}'.len_utf8();
+        let end = welcome.find('\u{201d}').expect("its end");
+        let quote = &welcome[start..end];
+        assert!(quote.ends_with("word\u{2026}"), "{quote}");
+        assert!(quote.chars().count() <= MAX_QUOTE_CHARS + 1);
+    }
+
+    #[rstest]
+    #[case::link("www.spam.example Smith")]
+    #[case::domain("spam.example")]
+    #[case::too_long("Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa Smith")]
+    fn a_name_that_is_no_name_is_not_greeted(#[case] name: &str) {
+        let welcome = render(Template::Welcome, &cx(name, None)).text;
+        let anonymous = render(Template::Welcome, &cx("", None)).text;
+        assert_eq!(welcome, anonymous);
     }
 
     #[rstest]
