@@ -5,8 +5,8 @@
 //! response, gathered with other captures' for a moment (`enqueue_soon`).
 
 use leadglue_shared::followup::{
-    Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, plan_sequence, render,
-    render_sales_alert, retry_delay_ms, sign,
+    Channel, LeadSummary, MessageContext, Purpose, Sequences, Template, idempotency_key,
+    plan_sequence, render, render_sales_alert, retry_delay_ms, sign,
 };
 use leadglue_shared::locale::Locale;
 use leadglue_shared::{FormDefinition, Grade};
@@ -294,7 +294,7 @@ fn email(config: &EmailConfig, step: &ClaimedFollowUp) -> Result<OutgoingEmail, 
         text: rendered.text,
         html: rendered.html,
         headers,
-        idempotency_key: step.id.clone(),
+        idempotency_key: idempotency_key(&step.id, step.resent),
     })
 }
 

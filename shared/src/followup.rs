@@ -295,6 +295,22 @@ pub fn plan_sequence(sequence: &[Step], start: u32, start_ms: i64) -> Vec<Planne
         .collect()
 }
 
+/// How often a double opt-in confirmation is sent again, at most, when the person sends the
+/// form again before confirming (the first was lost, or filtered as junk)...
+pub const CONFIRM_RESENDS: u32 = 2;
+/// ...and not sooner than this after the last one: sending a form twice in a row must not
+/// become a way to fill a stranger's inbox.
+pub const CONFIRM_RESEND_AFTER_MS: i64 = 10 * 60_000;
+
+/// The provider's idempotency key for a step's sending: the step's id, and for a confirmation
+/// sent again, which time (a provider would take the same key as the same message).
+pub fn idempotency_key(step_id: &str, resent: u32) -> String {
+    match resent {
+        0 => step_id.to_owned(),
+        n => format!("{step_id}#{n}"),
+    }
+}
+
 /// Attempts before a step or delivery is dead-lettered: with [`retry_delay_ms`], about a day
 /// of retries, so a provider or subscriber down for an afternoon loses nothing.
 pub const MAX_ATTEMPTS: u32 = 12;
@@ -705,6 +721,14 @@ mod tests {
                 assert!(!welcome.to_lowercase().contains("spam"), "{welcome}");
             }
         }
+    }
+
+    #[test]
+    fn each_sending_of_a_confirmation_has_its_own_idempotency_key() {
+        let keys: Vec<String> = (0..=CONFIRM_RESENDS)
+            .map(|n| idempotency_key("lead/0", n))
+            .collect();
+        assert_eq!(keys, ["lead/0", "lead/0#1", "lead/0#2"]);
     }
 
     #[test]

@@ -440,6 +440,90 @@ fn sales_hear_once_when_a_returning_lead_turns_hot() {
 }
 
 #[test]
+fn sending_the_form_again_resends_a_lost_confirmation_but_not_too_often() {
+    let worker = Worker::from_env();
+    let site = worker.new_site_with(
+        &[],
+        &json!({ "double_opt_in": true, "duplicate_window_hours": 24 }),
+    );
+    let (id, email) = capture(&worker, &site, "lost.confirmation", warm());
+    mails(&worker, &email, 1);
+    let start = now_ms();
+    // The confirmation step: (state, times armed again, due).
+    let step = || -> (String, i64, i64) {
+        worker
+            .d1()
+            .query_row(
+                "SELECT state, resent, due_at FROM follow_ups WHERE id = ?1",
+                [format!("{id}/0")],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("the confirmation step")
+    };
+    let sent = || {
+        eventually("the confirmation marked sent", 20, || {
+            (step().0 == "sent").then_some(())
+        })
+    };
+    let again = || {
+        let mut body = lead(&site);
+        body["email"] = json!(email);
+        body["answers"] = warm();
+        let answer = worker.post_lead(&body, None);
+        assert_eq!(answer.status, 200, "the same lead: {}", answer.body);
+        assert_eq!(answer.json()["id"], id.as_str());
+    };
+    let settle = || std::thread::sleep(std::time::Duration::from_secs(2));
+
+    // Sent again at once: it goes again, but only ten minutes after the first; a second form
+    // meanwhile changes nothing.
+    sent();
+    again();
+    again();
+    let (state, resent, due) = step();
+    assert_eq!((state.as_str(), resent), ("scheduled", 1));
+    assert!(
+        due >= start + 9 * 60_000,
+        "not before ten minutes: {}",
+        due - start
+    );
+    settle();
+    assert_eq!(worker.mail_to(&email).len(), 1);
+    worker.run_follow_ups(&site, start + 11 * 60_000);
+    let got = mails(&worker, &email, 2);
+    assert_eq!(
+        got[1]["email"]["subject"],
+        "Please confirm your email for Example Ltd"
+    );
+    assert_eq!(
+        got[1]["idempotency_key"],
+        format!("{id}/0#1"),
+        "its own key"
+    );
+
+    // Once more, later: a third confirmation.
+    sent();
+    again();
+    worker.run_follow_ups(&site, start + 30 * 60_000);
+    let got = mails(&worker, &email, 3);
+    assert_eq!(got[2]["idempotency_key"], format!("{id}/0#2"));
+
+    // Then the limit: a form cannot fill a stranger's inbox.
+    sent();
+    again();
+    assert_eq!(step().0, "sent");
+    worker.run_follow_ups(&site, start + 60 * 60_000);
+    settle();
+    assert_eq!(worker.mail_to(&email).len(), 3);
+    let steps: Vec<_> = worker.follow_ups(&id).into_iter().map(|s| s.1).collect();
+    assert_eq!(
+        steps,
+        ["confirm"],
+        "nothing but the confirmation before confirming"
+    );
+}
+
+#[test]
 fn double_opt_in_sends_only_the_confirmation_until_the_person_confirms() {
     let worker = Worker::from_env();
     let site = worker.new_site_with(&[], &json!({ "double_opt_in": true }));

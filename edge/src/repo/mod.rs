@@ -2,7 +2,9 @@
 //! `migrations/`.
 
 use leadglue_shared::attribution::{Attribution, Channel};
-use leadglue_shared::followup::{self, Audience, OptIn, Planned};
+use leadglue_shared::followup::{
+    self, Audience, CONFIRM_RESEND_AFTER_MS, CONFIRM_RESENDS, OptIn, Planned,
+};
 use leadglue_shared::locale::Locale;
 use leadglue_shared::sales::{Status, search_text};
 use leadglue_shared::webhooks::Event;
@@ -134,6 +136,7 @@ struct ClaimRow {
     channel: String,
     attempts: u32,
     recipient: Option<String>,
+    resent: u32,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +186,8 @@ pub struct ClaimedFollowUp {
     pub attempts: u32,
     /// Another address than the lead's (the sales inbox), if any.
     pub recipient: Option<String>,
+    /// How many times the step was armed again (a confirmation sent again).
+    pub resent: u32,
     pub email: String,
     pub name: String,
     pub company: Option<String>,
@@ -379,6 +384,33 @@ impl Repo {
         for planned in new.follow_ups {
             batch.push(self.follow_up_insert(new.id, Some(submission), planned, new.now_ms)?);
         }
+        // A person who sends the form again before confirming may not have the confirmation
+        // (lost, or in the junk folder): it goes again, a limited number of times, and not
+        // sooner than a while after the last (the step 0 planned above found the old one
+        // there). Due now, it is queued with the rest of the steps due now; due later, the cron
+        // trigger queues it then.
+        batch.push(query!(
+            &self.db,
+            "UPDATE follow_ups
+             SET state = 'scheduled', due_at = MAX(?4, updated_at + ?6), attempts = 0,
+                 last_error = NULL, provider_message_id = NULL, updated_at = ?4,
+                 resent = resent + 1
+             WHERE lead_id = (SELECT lead_id FROM submissions
+                              WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
+                                AND lead_id <> ?3)
+               AND step = 0 AND template = 'confirm' AND state IN ('sent', 'dead')
+               AND resent < ?5
+               AND EXISTS (SELECT 1 FROM leads l
+                           WHERE l.id = follow_ups.lead_id AND l.confirmed_at IS NULL
+                             AND l.unsubscribed_at IS NULL AND l.erased_at IS NULL
+                             AND l.spam_reason IS NULL)",
+            &lead.site_id,
+            &lead.idempotency_key,
+            &new.id,
+            &new.now_ms,
+            &CONFIRM_RESENDS,
+            &CONFIRM_RESEND_AFTER_MS,
+        )?);
         batch.push(query!(
             &self.db,
             "SELECT s.lead_id AS id, l.idempotency_key = s.idempotency_key AS created,
@@ -769,7 +801,7 @@ impl Repo {
             &self.db,
             "UPDATE follow_ups SET state = 'sending', attempts = attempts + 1, updated_at = ?2
              WHERE id = ?1 AND state IN ('scheduled', 'queued') AND due_at <= ?2
-             RETURNING id, lead_id, step, template, channel, attempts, recipient",
+             RETURNING id, lead_id, step, template, channel, attempts, recipient, resent",
             &id,
             &now_ms
         )?;
@@ -802,6 +834,7 @@ impl Repo {
             channel: step.channel,
             attempts: step.attempts,
             recipient: step.recipient,
+            resent: step.resent,
             email: recipient.email,
             name: recipient.name,
             company: recipient.company,
