@@ -938,28 +938,24 @@ fn erasure_leaves_no_personal_data_behind() {
     body["phone"] = json!("+1 555 013 7777");
     body["message"] = json!(format!("Message{marker}"));
     body["page_url"] = json!(format!("https://www.example.com/p?{marker}"));
-    let id = worker.post_lead(&body, Some(ORIGIN)).json()["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
+    let post = |body: &Value| {
+        let answer = worker.post_lead(body, Some(ORIGIN));
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.json()["id"].as_str().expect("an id").to_owned()
+    };
+    let id = post(&body);
     // The same person weeks later, their address typed in capitals, and someone else.
     let shouted = format!("{}@erase.example", marker.to_uppercase());
     let mut again = body.clone();
     again["email"] = json!(shouted);
     again["message"] = json!(format!("Again{marker}"));
     again["idempotency_key"] = json!(unique("key-0123456789"));
-    let second = worker.post_lead(&again, Some(ORIGIN)).json()["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
+    let second = post(&again);
     assert_ne!(second, id);
     let someone = format!("{}@else.example", unique("someone").replace('-', "."));
     let mut other = lead(&site);
     other["email"] = json!(someone);
-    let other = worker.post_lead(&other, Some(ORIGIN)).json()["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
+    let other = post(&other);
     let (_, key) = worker.api_key(&["leads:read", "leads:write"]);
     let note = worker.call(
         "POST",

@@ -343,8 +343,7 @@ impl Repo {
 
     /// Applies a change and records it, atomically, if the lead is still at the version read,
     /// with a `lead.status_changed` delivery for each subscriber when the status of a lead not
-    /// kept as spam moved. The
-    /// deliveries' ids, or `None` when another change got there first.
+    /// kept as spam moved. The deliveries' ids, or `None` when another change got there first.
     pub async fn change_lead(&self, change: &Change<'_>) -> Result<Option<Vec<String>>, AppError> {
         let new = &change.change.state;
         let tags = new.tags.to_json()?;
@@ -412,9 +411,9 @@ impl Repo {
             )?);
         }
         // Spam is never announced, whatever sales do with it.
-        let status_moved = (new.spam_reason.is_none())
-            .then(|| change.change.changes.iter().find(|c| c.field == "status"))
-            .flatten();
+        let status_moved = (change.change.changes.iter())
+            .find(|c| c.field == "status")
+            .filter(|_| new.spam_reason.is_none());
         if let Some(moved) = status_moved {
             let data = serde_json::json!({
                 "change": { "from": moved.from, "to": moved.to, "actor": change.actor },
