@@ -6,7 +6,7 @@ use futures_util::stream;
 use leadglue_shared::json;
 use leadglue_shared::sales::{
     self, Cursor, ExportFormat, LeadFilter, LeadPage, LeadPatch, LeadQuery, LeadRecord, NewNote,
-    Scope,
+    PersonData, Scope,
 };
 use worker::{Context, Env, Headers, Request, Response};
 
@@ -122,11 +122,16 @@ pub async fn add_note(
     http::json(201, &stored)
 }
 
-/// `GET /v1/leads/{id}/data`: everything held about the person, as a download.
+/// `GET /v1/leads/{id}/data`: everything held about the person (this lead and their others on
+/// its site), as a download.
 pub async fn data(req: &Request, env: &Env, repo: &Repo, id: &str) -> Result<Response, AppError> {
     auth::require(req, env, repo, Scope::LeadsRead).await?;
-    let record = record(repo, id).await?;
-    let mut response = http::json(200, &record)?;
+    let lead = record(repo, id).await?;
+    let mut other_leads = Vec::new();
+    for other in repo.other_leads_of_person(id).await? {
+        other_leads.extend(repo.lead_record(&other).await?);
+    }
+    let mut response = http::json(200, &PersonData { lead, other_leads })?;
     response.headers_mut().set(
         "content-disposition",
         &format!("attachment; filename=\"lead-{id}.json\""),

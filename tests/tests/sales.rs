@@ -1038,6 +1038,20 @@ fn erasure_leaves_no_personal_data_behind() {
         assert!(before.contains(place), "the scan finds {place}: {before:?}");
     }
 
+    // What the person may ask to see: every lead of theirs here, and no one else's.
+    let data = worker
+        .call("GET", &format!("/v1/leads/{id}/data"), Some(&key), None)
+        .json();
+    assert_eq!(data["id"], id.as_str());
+    let others = data["other_leads"].as_array().expect("other leads");
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0]["id"], second.as_str());
+    assert_eq!(others[0]["email"], shouted.as_str());
+    assert_eq!(
+        others[0]["notes"][0]["body"],
+        format!("Second note{marker}")
+    );
+
     let erased = worker.call("DELETE", &format!("/v1/leads/{id}"), Some(&key), None);
     assert_eq!(erased.status, 204, "{}", erased.body);
     let after = traces();

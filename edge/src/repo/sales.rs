@@ -470,6 +470,23 @@ impl Repo {
         Ok(stmt.first::<Note>(None).await?)
     }
 
+    /// The ids of the person's other leads on the site of lead `id` (see [`PERSON`]), oldest
+    /// first.
+    pub async fn other_leads_of_person(&self, id: &str) -> Result<Vec<String>, AppError> {
+        let stmt = query!(
+            &self.db,
+            &format!("{PERSON} AND p.id <> ?1 ORDER BY p.created_at, p.id"),
+            &id
+        )?;
+        Ok(stmt
+            .all()
+            .await?
+            .results::<IdRow>()?
+            .into_iter()
+            .map(|row| row.id)
+            .collect())
+    }
+
     /// Erases the person lead `id` is from, atomically: for each of their leads on its site
     /// (see [`PERSON`]), contact details, answers, attribution, consent IP and page, notes, the
     /// tags and assignee history, the payloads of webhook deliveries about them; cancels the
