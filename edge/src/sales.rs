@@ -6,7 +6,7 @@ use futures_util::stream;
 use leadglue_shared::json;
 use leadglue_shared::sales::{
     self, Cursor, ExportFormat, LeadFilter, LeadPage, LeadPatch, LeadQuery, LeadRecord, NewNote,
-    PersonData, Scope,
+    Scope,
 };
 use worker::{Context, Env, Headers, Request, Response};
 
@@ -126,12 +126,23 @@ pub async fn add_note(
 /// its site), as a download.
 pub async fn data(req: &Request, env: &Env, repo: &Repo, id: &str) -> Result<Response, AppError> {
     auth::require(req, env, repo, Scope::LeadsRead).await?;
-    let lead = record(repo, id).await?;
-    let mut other_leads = Vec::new();
+    // The lead's record with `other_leads`, each other lead's record as the lead's own is.
+    let to_json = |record: &LeadRecord| {
+        serde_json::to_string(record).map_err(|e| AppError::Internal(e.to_string()))
+    };
+    let lead = to_json(&record(repo, id).await?)?;
+    let mut others = Vec::new();
     for other in repo.other_leads_of_person(id).await? {
-        other_leads.extend(repo.lead_record(&other).await?);
+        if let Some(record) = repo.lead_record(&other).await? {
+            others.push(to_json(&record)?);
+        }
     }
-    let mut response = http::json(200, &PersonData { lead, other_leads })?;
+    let body = json::with_array_member(&lead, "other_leads", &others)
+        .ok_or_else(|| AppError::Internal("a lead record is not a JSON object".into()))?;
+    let mut response = Response::ok(body)?;
+    response
+        .headers_mut()
+        .set("content-type", "application/json")?;
     response.headers_mut().set(
         "content-disposition",
         &format!("attachment; filename=\"lead-{id}.json\""),

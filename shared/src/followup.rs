@@ -399,16 +399,17 @@ fn quotable(message: &str) -> Option<String> {
 
 /// Whether a text holds something a mail program would make a link of: a URL, an address, or a
 /// domain name (`word.tld`). Errs on the side of links: an unquoted message costs nothing.
+/// (ASCII checks only: Unicode's letter tables would cost the edge's wasm kilobytes.)
 fn looks_like_link(text: &str) -> bool {
     text.split_whitespace().any(|word| {
         let word = word
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_lowercase();
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_ascii_lowercase();
         word.contains("://")
             || word.contains('@')
             || word.starts_with("www.")
             || word.rsplit_once('.').is_some_and(|(name, tld)| {
-                !name.is_empty() && tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+                !name.is_empty() && tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())
             })
     })
 }
@@ -700,6 +701,7 @@ mod tests {
     #[case::url("Cheap pills at https://spam.example now", None)]
     #[case::bare_domain("visit spam.example for more", None)]
     #[case::www("see WWW.SPAM.EXAMPLE", None)]
+    #[case::quoted("read \u{201c}spam.example\u{201d}", None)]
     #[case::address("write to someone@spam.example", None)]
     #[case::abbreviations(
         "Pricing for 3.5 teams, e.g. ours?",

@@ -604,16 +604,6 @@ pub struct LeadRecord {
     pub last_submitted_at: Option<String>,
 }
 
-/// `GET /v1/leads/{id}/data`: everything held about the person, for their request to see it:
-/// the lead, and their other leads on its site (the same address in any case: forms sent
-/// further apart than the duplicate window are leads of their own), oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PersonData {
-    #[serde(flatten)]
-    pub lead: LeadRecord,
-    pub other_leads: Vec<LeadRecord>,
-}
-
 /// `PATCH /v1/leads/{id}`: any of status, assignee (null clears it), tags (replaced whole) and
 /// spam.
 #[derive(Debug, Clone, Default, Deserialize)]
