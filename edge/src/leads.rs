@@ -115,6 +115,7 @@ pub async fn create(
         events: &events,
         spam,
         merge_within_hours: screening.merge_within_hours,
+        double_opt_in: settings.double_opt_in != 0,
         now_ms,
     };
     match repo.insert_lead(&new).await? {

@@ -109,6 +109,9 @@ pub struct NewLead<'a> {
     /// Update an earlier lead with the same email from within this many hours, if there is
     /// one, instead of inserting (`None`: always insert).
     pub merge_within_hours: Option<u32>,
+    /// Whether a resubmission may send the confirmation again (a double opt-in site): other
+    /// sites' leads are spared the statement.
+    pub double_opt_in: bool,
     pub now_ms: i64,
 }
 
@@ -118,6 +121,7 @@ pub struct IngestSettings {
     pub min_fill_seconds: u32,
     pub duplicate_window_hours: u32,
     pub turnstile_site_key: Option<String>,
+    pub double_opt_in: u8,
 }
 
 #[derive(Deserialize)]
@@ -389,28 +393,9 @@ impl Repo {
         // sooner than a while after the last (the step 0 planned above found the old one
         // there). Due now, it is queued with the rest of the steps due now; due later, the cron
         // trigger queues it then.
-        batch.push(query!(
-            &self.db,
-            "UPDATE follow_ups
-             SET state = 'scheduled', due_at = MAX(?4, updated_at + ?6), attempts = 0,
-                 last_error = NULL, provider_message_id = NULL, updated_at = ?4,
-                 resent = resent + 1
-             WHERE lead_id = (SELECT lead_id FROM submissions
-                              WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
-                                AND lead_id <> ?3)
-               AND step = 0 AND template = 'confirm' AND state IN ('sent', 'dead')
-               AND resent < ?5
-               AND EXISTS (SELECT 1 FROM leads l
-                           WHERE l.id = follow_ups.lead_id AND l.confirmed_at IS NULL
-                             AND l.unsubscribed_at IS NULL AND l.erased_at IS NULL
-                             AND l.spam_reason IS NULL)",
-            &lead.site_id,
-            &lead.idempotency_key,
-            &new.id,
-            &new.now_ms,
-            &CONFIRM_RESENDS,
-            &CONFIRM_RESEND_AFTER_MS,
-        )?);
+        if new.double_opt_in && new.merge_within_hours.is_some() {
+            batch.push(self.confirmation_again(new)?);
+        }
         batch.push(query!(
             &self.db,
             "SELECT s.lead_id AS id, l.idempotency_key = s.idempotency_key AS created,
@@ -463,11 +448,42 @@ impl Repo {
         }))
     }
 
+    /// The statement that arms the confirmation of the lead a resubmission updated again, if
+    /// it is due for it (see `insert_lead`).
+    fn confirmation_again(
+        &self,
+        new: &NewLead<'_>,
+    ) -> Result<worker::D1PreparedStatement, AppError> {
+        let lead = new.lead.get();
+        Ok(query!(
+            &self.db,
+            "UPDATE follow_ups
+             SET state = 'scheduled', due_at = MAX(?4, updated_at + ?6), attempts = 0,
+                 last_error = NULL, provider_message_id = NULL, updated_at = ?4,
+                 resent = resent + 1
+             WHERE lead_id = (SELECT lead_id FROM submissions
+                              WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
+                                AND lead_id <> ?3)
+               AND step = 0 AND template = 'confirm' AND state IN ('sent', 'dead')
+               AND resent < ?5
+               AND EXISTS (SELECT 1 FROM leads l
+                           WHERE l.id = follow_ups.lead_id AND l.confirmed_at IS NULL
+                             AND l.unsubscribed_at IS NULL AND l.erased_at IS NULL
+                             AND l.spam_reason IS NULL)",
+            &lead.site_id,
+            &lead.idempotency_key,
+            &new.id,
+            &new.now_ms,
+            &CONFIRM_RESENDS,
+            &CONFIRM_RESEND_AFTER_MS,
+        )?)
+    }
+
     /// A site's settings for taking leads; `None` for an unknown site.
     pub async fn ingest_settings(&self, site_id: &str) -> Result<Option<IngestSettings>, AppError> {
         let stmt = query!(
             &self.db,
-            "SELECT min_fill_seconds, duplicate_window_hours, turnstile_site_key
+            "SELECT min_fill_seconds, duplicate_window_hours, turnstile_site_key, double_opt_in
              FROM sites WHERE id = ?1",
             &site_id
         )?;
