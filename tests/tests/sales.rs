@@ -957,20 +957,15 @@ fn erasure_leaves_no_personal_data_behind() {
     other["email"] = json!(someone);
     let other = post(&other);
     let (_, key) = worker.api_key(&["leads:read", "leads:write"]);
-    let note = worker.call(
-        "POST",
-        &format!("/v1/leads/{second}/notes"),
-        Some(&key),
-        Some(&json!({ "body": format!("Second note{marker}") })),
-    );
-    assert_eq!(note.status, 201);
-    let note = worker.call(
-        "POST",
-        &format!("/v1/leads/{id}/notes"),
-        Some(&key),
-        Some(&json!({ "body": format!("Note{marker}") })),
-    );
-    assert_eq!(note.status, 201);
+    for (lead, note) in [(&id, "Note"), (&second, "Second note")] {
+        let added = worker.call(
+            "POST",
+            &format!("/v1/leads/{lead}/notes"),
+            Some(&key),
+            Some(&json!({ "body": format!("{note}{marker}") })),
+        );
+        assert_eq!(added.status, 201);
+    }
     let tagged = worker.call(
         "PATCH",
         &format!("/v1/leads/{id}"),

@@ -1036,7 +1036,7 @@ const PERSON: &str = "SELECT p.id FROM leads p JOIN leads l ON l.id = ?1
 /// queued again: its sender died, or its queue message was lost.
 const LEASE_MS: i64 = 10 * 60 * 1000;
 
-/// The ids a statement's `RETURNING id` gave.
+/// The ids a statement gave (`RETURNING id`, or a `SELECT` of `id`).
 async fn returned_ids(stmt: worker::D1PreparedStatement) -> Result<Vec<String>, AppError> {
     Ok(stmt
         .all()

@@ -8,7 +8,7 @@ use leadglue_shared::webhooks::Event;
 use serde::Deserialize;
 use worker::query;
 
-use super::{IdRow, PERSON, Repo, ToJson};
+use super::{IdRow, PERSON, Repo, ToJson, returned_ids};
 use crate::error::AppError;
 
 /// A stored API key (the secret itself is never stored).
@@ -473,18 +473,12 @@ impl Repo {
     /// The ids of the person's other leads on the site of lead `id` (see [`PERSON`]), oldest
     /// first.
     pub async fn other_leads_of_person(&self, id: &str) -> Result<Vec<String>, AppError> {
-        let stmt = query!(
+        returned_ids(query!(
             &self.db,
             &format!("{PERSON} AND p.id <> ?1 ORDER BY p.created_at, p.id"),
             &id
-        )?;
-        Ok(stmt
-            .all()
-            .await?
-            .results::<IdRow>()?
-            .into_iter()
-            .map(|row| row.id)
-            .collect())
+        )?)
+        .await
     }
 
     /// Erases the person lead `id` is from, atomically: for each of their leads on its site
