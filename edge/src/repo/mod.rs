@@ -339,7 +339,8 @@ impl Repo {
         // score; a new message is added to the earlier one, never written over it.
         let update = query!(
             &self.db,
-            "UPDATE leads SET
+            &format!(
+                "UPDATE leads SET
                 name = ?4, company = COALESCE(?5, company), phone = COALESCE(?6, phone),
                 message = CASE WHEN ?7 IS NULL OR ?7 = message THEN message
                                WHEN message IS NULL THEN ?7
@@ -352,9 +353,8 @@ impl Repo {
                                    ELSE search_text || char(10) || ?17 END,
                 hot_request = COALESCE(hot_request, CASE WHEN ?14 = 'hot' THEN ?3 END),
                 last_submitted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = (SELECT lead_id FROM submissions
-                         WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
-                           AND lead_id <> ?3)",
+                 WHERE id = ({RESUBMITTED})"
+            ),
             &lead.site_id,
             &lead.idempotency_key,
             &new.id,
@@ -457,19 +457,19 @@ impl Repo {
         let lead = new.lead.get();
         Ok(query!(
             &self.db,
-            "UPDATE follow_ups
+            &format!(
+                "UPDATE follow_ups
              SET state = 'scheduled', due_at = MAX(?4, updated_at + ?6), attempts = 0,
                  last_error = NULL, provider_message_id = NULL, updated_at = ?4,
                  resent = resent + 1
-             WHERE lead_id = (SELECT lead_id FROM submissions
-                              WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3
-                                AND lead_id <> ?3)
+             WHERE lead_id = ({RESUBMITTED})
                AND step = 0 AND template = 'confirm' AND state IN ('sent', 'dead')
                AND resent < ?5
                AND EXISTS (SELECT 1 FROM leads l
                            WHERE l.id = follow_ups.lead_id AND l.confirmed_at IS NULL
                              AND l.unsubscribed_at IS NULL AND l.erased_at IS NULL
-                             AND l.spam_reason IS NULL)",
+                             AND l.spam_reason IS NULL)"
+            ),
             &lead.site_id,
             &lead.idempotency_key,
             &new.id,
@@ -1024,6 +1024,11 @@ impl Repo {
         Ok(found)
     }
 }
+
+/// The earlier lead that the submission (site `?1`, idempotency key `?2`) recorded by request
+/// `?3` updated, rather than inserting a lead of its own: none for a new lead or a replay.
+const RESUBMITTED: &str = "SELECT lead_id FROM submissions
+     WHERE site_id = ?1 AND idempotency_key = ?2 AND request_id = ?3 AND lead_id <> ?3";
 
 /// The ids of the person lead `?1` is from, on its site: their leads with the same address, in
 /// any case (forms sent further apart than the duplicate window are leads of their own). An
