@@ -58,8 +58,6 @@ fn render_mac(secret: &[u8], site_id: &str, issued_ms: i64) -> HmacSha256 {
     mac
 }
 
-/// When a genuine token for `site_id` was issued; `None` for anything else (forged, for another
-/// site, malformed).
 /// A token's issue time and tag, as written (not verified).
 fn parts(token: &str) -> Option<(&str, &str)> {
     token.strip_prefix("v1.")?.split_once('.')
@@ -82,6 +80,8 @@ pub fn still_good(token: Option<&str>, now_ms: i64) -> bool {
         .is_some_and(|at| now_ms - at <= RENDER_TOKEN_MAX_AGE_MS - SPENT_MARGIN_MS)
 }
 
+/// When a genuine token for `site_id` was issued; `None` for anything else (forged, for another
+/// site, malformed).
 fn issued_at(secret: &[u8], site_id: &str, token: &str) -> Option<i64> {
     let (issued, tag) = parts(token)?;
     // Only the canonical spelling, so each moment has exactly one token.
