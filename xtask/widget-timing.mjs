@@ -2,7 +2,7 @@
 // Chromium, with and without the widget's script tag. Prints one JSON object on stdout.
 //
 // Measured in the page, without touching the product's code: an init script records when the
-// loader first attaches a shadow root (the loader has run), and polls each animation frame for
+// widget's snippet first attaches a shadow root (the snippet has run), and polls each animation frame for
 // the moment the form's name field exists, is enabled and takes typing (interactive), which it
 // logs: the bench waits for that log rather than run anything in the page meanwhile. The host
 // page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
@@ -12,7 +12,7 @@
 // start-up, which competes for the two cores and only adds noise). The page with the widget is
 // then loaded once more in the same context (a repeat visit, from cache).
 //
-// The form comes first as static markup (an HTML fragment the loader fetches), and the glue,
+// The form comes first as static markup (an HTML fragment the snippet fetches), and the glue,
 // wasm and configuration only on the visitor's first interaction with it. So once the form is
 // interactive and the page idle, each visit with the widget checks that neither the glue nor the
 // wasm was asked for yet, then focuses the name field and types into it, as a visitor would, and
@@ -35,9 +35,9 @@ const probe = (LOGGED) => {
   window.__lg = {};
   const attach = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
-    window.__lg.loader ??= performance.now();
+    window.__lg.snippet ??= performance.now();
     const root = attach.call(this, init);
-    // When the loader puts the static markup in (a microtask after its task ends).
+    // When the snippet puts the static markup in.
     new MutationObserver((_, observer) => {
       if (root.querySelector("[data-render-token]")) {
         window.__lg.markup ??= performance.now();
@@ -127,7 +127,7 @@ const REQUESTS = {
 /**
  * When the probe logs `what`. Nothing may run in the page while the widget is being measured:
  * Playwright's waitForFunction would first compile its injected script there, ~40 ms of a cold
- * page's main thread (seen in traces), just when the loader is showing the form.
+ * page's main thread (seen in traces), just when the snippet is showing the form.
  */
 function logged(page, what, timeout) {
   const seen = page.waitForEvent("console", { predicate: (m) => m.text() === LOGGED + what, timeout });
@@ -206,7 +206,7 @@ async function visit(page, withWidget) {
         instantiated: lg.instantiated ?? null,
         dcl: nav.domContentLoadedEventEnd,
         load: nav.loadEventEnd,
-        loader: lg.loader ?? null,
+        snippet: lg.snippet ?? null,
         markup: lg.markup ?? null,
         interactive: lg.interactive ?? null,
         interaction,
@@ -265,7 +265,7 @@ console.log(
     with_widget: {
       dcl_ms: spread(pick(withWidget, "dcl")),
       load_ms: spread(pick(withWidget, "load")),
-      loader_ms: spread(pick(withWidget, "loader")),
+      snippet_ms: spread(pick(withWidget, "snippet")),
       interactive_ms: spread(pick(withWidget, "interactive")),
       interactive_after_dcl_ms: spread(withWidget.map((r) => since(r.interactive, r.dcl))),
       // From the first interaction to the wasm's form in place of the static markup.

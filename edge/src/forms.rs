@@ -125,7 +125,7 @@ pub async fn get(
 }
 
 /// `GET /v1/sites/{site}/forms/{form}/html`: the form's first step as HTML, with its styles
-/// (`leadglue_shared::markup`), for the loader to show before the widget's wasm is fetched.
+/// (`leadglue_shared::markup`), for the snippet or loader to show before the widget's wasm is fetched.
 /// It carries a fresh render token (the minimum fill time counts from when the form was shown),
 /// so it is never cached. Refusals are the configuration's, as problem documents: the loader
 /// then leaves it to the widget to say why.

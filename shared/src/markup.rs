@@ -1,4 +1,4 @@
-//! The form's first step as plain HTML, which the edge serves and the loader shows before any
+//! The form's first step as plain HTML, which the edge serves and the snippet shows before any
 //! WebAssembly is fetched: a visitor can read and fill it in at once, and one who never touches
 //! it never downloads the wasm. On the visitor's first interaction the widget's own (Leptos)
 //! form takes its place, carrying over what was typed and where the focus was.

@@ -1,6 +1,7 @@
 // Shared set-up for the browser tests: the Worker under test, a real Chromium, the demo site,
 // and a page object for the form.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -93,11 +94,31 @@ export async function eventually(check, ms = 15_000, what = "the condition") {
   }
 }
 
+/** The snippet marketers paste (`widget/loader/snippet.html`), with its placeholders. */
+const snippetSource = readFileSync(join(root, "widget/loader/snippet.html"), "utf8").trimEnd();
+
+/**
+ * The snippet for `siteId` on the edge at `edge` ("": the page's own origin), with `data-form`
+ * and `data-target` when given: as a marketer would paste it.
+ */
+export function snippet(siteId, { edge = "", form, target } = {}) {
+  const extra = (form ? ` data-form="${form}"` : "") + (target ? ` data-target="${target}"` : "");
+  return snippetSource
+    .replace("SITE_ID", siteId)
+    .replace("https://EDGE", edge)
+    .replace("<script", `<script${extra}`);
+}
+
+/** The CSP source that allows the snippet's code (the same for every site and page). */
+export const snippetHash = (() => {
+  const code = snippetSource.slice(snippetSource.indexOf(">") + 1, snippetSource.lastIndexOf("</script>"));
+  return `'sha256-${createHash("sha256").update(code).digest("base64")}'`;
+})();
+
 /** A page at `${base}${path}` (the Worker's own origin) with only the widget of `siteId` on it. */
 export async function widgetPage(page, path, siteId, formId) {
-  const form = formId ? ` data-form="${formId}"` : "";
   const body = `<!doctype html><html><head><meta charset="utf-8"></head><body>
-    <script type="module" async src="/widget/v1/leadglue.js" data-site="${siteId}"${form}></script></body></html>`;
+    ${snippet(siteId, { form: formId })}</body></html>`;
   await page.route(`${base}${path}`, (r) => r.fulfill({ contentType: "text/html", body }));
   await page.goto(`${base}${path}`);
 }
@@ -256,8 +277,10 @@ export class LeadForm {
  */
 export async function hostSite(pages) {
   const server = createServer((req, res) => {
-    const body = pages[req.url];
-    res.writeHead(body === undefined ? 404 : 200, { "content-type": "text/html; charset=utf-8" });
+    // A page is its HTML, or `{ body, headers }` for one with headers of its own.
+    const page = pages[req.url];
+    const { body, headers } = typeof page === "string" ? { body: page } : (page ?? {});
+    res.writeHead(body === undefined ? 404 : 200, { "content-type": "text/html; charset=utf-8", ...headers });
     res.end(body ?? "not found");
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -4,7 +4,7 @@ import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { base, d1, eventually, hostSite, putSite, root, uniqueEmail, withBrowser } from "./support.mjs";
+import { base, d1, eventually, hostSite, putSite, root, snippet, snippetHash, uniqueEmail, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -157,7 +157,7 @@ describe("on the demo landing page", () => {
 
 describe("style isolation", () => {
   const plainPage = (body) => `<!doctype html><html><head><meta charset="utf-8"></head><body>${body}</body></html>`;
-  const snippet = `<script type="module" async src="/widget/v1/leadglue.js" data-site="demo"></script>`;
+  const tag = snippet("demo");
   const widgetProps = ["font-family", "font-size", "font-weight", "color", "background-color", "text-transform",
     "letter-spacing", "line-height", "display", "box-sizing", "border-top-style", "border-top-width",
     "border-top-color", "padding-top", "margin-top"];
@@ -179,7 +179,7 @@ describe("style isolation", () => {
     const onDemo = await widgetStyles(page);
 
     // The same widget on a page with no CSS at all, served from the same origin.
-    await page.route(`${base}/plain.html`, (r) => r.fulfill({ contentType: "text/html", body: plainPage(snippet) }));
+    await page.route(`${base}/plain.html`, (r) => r.fulfill({ contentType: "text/html", body: plainPage(tag) }));
     await page.goto(`${base}/plain.html`);
     await form.ready(demo.consent_text);
     const onPlain = await widgetStyles(page);
@@ -202,8 +202,9 @@ describe("style isolation", () => {
     await form.ready(demo.consent_text);
     const withWidget = await hostStyles(page);
     const styleSheets = await page.evaluate(() => document.styleSheets.length);
+    assert.ok(html.includes(tag), "the demo page has the snippet");
     await page.route(`${base}/without-widget.html`, (r) =>
-      r.fulfill({ contentType: "text/html", body: html.replace(snippet, "") }),
+      r.fulfill({ contentType: "text/html", body: html.replace(tag, "") }),
     );
     await page.goto(`${base}/without-widget.html`);
     const withoutWidget = await hostStyles(page);
@@ -232,6 +233,36 @@ describe("embedding", () => {
       assert.equal(await page.evaluate(() => !!document.getElementById("slot").shadowRoot), true, "rendered into data-target");
 
       const email = uniqueEmail("cross");
+      await form.complete({ name: "Ada", email }, warm);
+      const rows = leadsFor(email);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].site_id, siteId);
+      assert.equal(rows[0].page_url, `${partner.origin}/`);
+    } finally {
+      await partner.close();
+    }
+  });
+
+  test("a page on another origin with a strict policy embeds the form with the snippet in its head", async () => {
+    const siteId = `snippet-${Date.now().toString(36)}`;
+    const partner = await hostSite({
+      "/": {
+        body: `<!doctype html><html><head><meta charset="utf-8"><title>Partner</title>
+          ${snippet(siteId, { edge: base, target: "slot" })}</head>
+          <body><h1>Partner page</h1><div id="slot"></div></body></html>`,
+        // What README tells marketers to allow, and nothing more: no inline code but the snippet's.
+        headers: {
+          "content-security-policy": `default-src 'none'; script-src ${snippetHash} ${base} 'wasm-unsafe-eval'; connect-src ${base}; style-src 'unsafe-inline'`,
+        },
+      },
+    });
+    try {
+      await putSite(siteId, { ...demo, allowed_origins: [partner.origin] });
+      await page.goto(`${partner.origin}/`);
+      await form.ready(demo.consent_text);
+      assert.equal(await page.evaluate(() => !!document.getElementById("slot").shadowRoot), true, "rendered into data-target");
+
+      const email = uniqueEmail("snippet");
       await form.complete({ name: "Ada", email }, warm);
       const rows = leadsFor(email);
       assert.equal(rows.length, 1);
@@ -386,6 +417,34 @@ describe("before the widget loads", () => {
     await form.submit();
     await page.getByTestId("q-timeline").waitFor();
     assert.equal(await form.email.inputValue(), email, "nothing typed is lost");
+    await form.qualify(warm);
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
+  test("the snippet shows the form before the loader arrives, and holds what is typed and sent there", async () => {
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route("**/widget/v1/leadglue.js", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    assert.equal(await requested(page, /leadglue\.js$/), false, "the loader has not arrived");
+    const email = uniqueEmail("noloader");
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    // Held, not sent by the browser itself (which would reload the page with the form's fields
+    // in its address).
+    await page.waitForTimeout(300);
+    assert.equal(page.url(), `${base}/`);
+    assert.equal(await shownAsHtml(page), true);
+
+    release();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.name.inputValue(), "Ada", "nothing typed is lost");
     await form.qualify(warm);
     await form.submit();
     await form.thankYou.waitFor();

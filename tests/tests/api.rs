@@ -432,17 +432,64 @@ fn the_widget_is_served_for_embedding_anywhere() {
     }
 }
 
+/// The snippet marketers paste, with its placeholders (`SITE_ID`, `https://EDGE`).
+const SNIPPET: &str = include_str!("../../widget/loader/snippet.html");
+
+/// The CSP source that allows the code between the snippet's tags: the same on every page,
+/// since what differs (the site, the edge) is in its attributes.
+fn snippet_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let code = &SNIPPET[SNIPPET.find('>').expect("an opening tag") + 1
+        ..SNIPPET.rfind("</script>").expect("a closing tag")];
+    let digest = sha2::Sha256::digest(code.as_bytes());
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    format!("'sha256-{hash}'")
+}
+
 #[test]
 fn the_demo_page_embeds_the_snippet_under_a_strict_policy() {
     let worker = Worker::from_env();
     let page = worker.get("/", &[]);
     assert_eq!(page.status, 200);
-    assert!(page.body.contains(
-        r#"<script type="module" async src="/widget/v1/leadglue.js" data-site="demo"></script>"#
-    ));
+    let pasted = SNIPPET
+        .replace("SITE_ID", "demo")
+        .replace("https://EDGE", "");
+    assert!(
+        page.body.contains(pasted.trim_end()),
+        "the demo page has the snippet exactly as marketers get it"
+    );
     page.assert_hardened_html();
     let csp = page.header("content-security-policy").expect("a CSP");
     assert!(csp.contains("'wasm-unsafe-eval'"));
+    let hash = snippet_hash();
+    let script_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src "))
+        .expect("a script-src directive");
+    assert!(
+        script_src.split(' ').any(|s| s == hash),
+        "the policy allows the snippet by its hash {hash}: {script_src}"
+    );
+    assert!(
+        !script_src.contains("'unsafe-inline'"),
+        "and allows no other inline code: {script_src}"
+    );
+}
+
+#[test]
+fn the_readme_gives_the_snippet_and_its_hash() {
+    let readme = include_str!("../../README.md");
+    let hash = snippet_hash();
+    assert!(
+        readme.contains(SNIPPET.trim_end()),
+        "README.md shows widget/loader/snippet.html as it is"
+    );
+    assert!(
+        readme.contains(&hash),
+        "README.md gives the snippet's CSP hash {hash}"
+    );
 }
 
 fn remove(mut value: Value, key: &str) -> Value {

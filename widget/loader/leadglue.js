@@ -1,13 +1,21 @@
-// leadglue loader: the one script a marketer embeds.
-//   <script type="module" async src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
-// (`async`: a plain module script is deferred, and deferred scripts hold up the page's
-// DOMContentLoaded until they have been fetched and run; an async one holds up nothing.)
-// It opens a Shadow DOM where each such tag stands (or in the element whose id is in
-// data-target; data-form picks one of the site's forms). When a form nears the viewport, or
-// the page has loaded and the browser is idle, it shows the form's first step as plain HTML
-// from the edge: visitors can fill it in at once. The widget itself (its WebAssembly) is
-// fetched only when a visitor first touches the form, and takes over from the HTML with what
-// they typed; a visitor who never touches it never downloads it.
+// leadglue loader. Marketers embed the form in one of two ways:
+// - The snippet (`widget/loader/snippet.html`), inline code in one <script> tag, as analytics
+//   tags are pasted. It opens the Shadow DOM where it stands, fetches the form's first step as
+//   plain HTML from the edge at once and shows it, then imports this module and hands it the
+//   form (`embed` below). Visitors can fill the form in before this module has even arrived.
+//   A page's Content-Security-Policy allows it by its hash, the same on every page.
+// - This module as the tag itself, for pages whose policy allows no inline code:
+//     <script type="module" async src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
+//   (`async`: a plain module script is deferred, and deferred scripts hold up the page's
+//   DOMContentLoaded until they have been fetched and run; an async one holds up nothing.) It
+//   opens a Shadow DOM where each such tag stands, and shows the first step when the form nears
+//   the viewport, or once the page has loaded and the browser is idle. This is later than the
+//   snippet: a module file runs only after the page's first frame, and only then asks for the
+//   form.
+// Either way, data-target names the element to show the form in, and data-form one of the
+// site's forms. The widget itself (its WebAssembly) is fetched only when a visitor first
+// touches the form, and takes over from the HTML with what they typed; a visitor who never
+// touches it never downloads it.
 // __GLUE__ and __WASM__ are replaced at build time with content-hashed file names,
 // __DEFAULT_FORM__ with the built-in form's id (shared::form::DEFAULT_FORM_ID).
 
@@ -56,21 +64,15 @@ const remember = (site) =>
     }
   });
 
-// A module runs once however many tags name it, so one run serves every tag. An async one may
-// run before the page is parsed: then it waits for the tags, targets and <body> to exist.
-const run = () => {
-for (const tag of document.querySelectorAll("script[data-site]")) {
-  if (tag.src !== here) continue;
-  const target = tag.dataset.target && document.getElementById(tag.dataset.target);
-  const host = target || document.createElement("div");
-  // A tag in <head> cannot show anything where it stands: the form then goes at the end of
-  // <body> (which exists by now: see `run` below).
-  if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
-  const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
-  const site = tag.dataset.site;
-  const form = tag.dataset.form || "__DEFAULT_FORM__";
+// Wires a form's root (the element inside its shadow root) once `html`, a promise of the form's
+// markup being in `root`, settles: the widget is fetched on the visitor's first touch, or at
+// once for a submission an earlier page could not deliver; without markup, it shows the form
+// itself (or says why it cannot). The snippet calls this once it has put the markup in itself,
+// so what may have happened first is checked too: a visitor who has focused the form or sent it
+// meanwhile. Snippets pasted on pages call it by this name and signature: keep both.
+export const embed = (root, site, form = "__DEFAULT_FORM__", html) => {
   const api = `${origin}/v1/sites/${site}/forms/${form}`;
-  let booted, seen;
+  let booted;
   // The widget: its configuration is asked for with the glue and the wasm, rather than by the
   // wasm once it runs (a round trip less).
   const boot = () => {
@@ -88,39 +90,65 @@ for (const tag of document.querySelectorAll("script[data-site]")) {
       },
     );
   };
-  const start = () => {
-    if (seen) return;
-    seen = 1;
-    io.disconnect();
-    fetch(`${api}/html`)
-      .then((r) => (r.ok ? r.text() : Promise.reject()))
-      .then((html) => {
-        root.innerHTML = html;
-        const shown = root.querySelector(".lg");
-        for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
-        // Sent before the widget is there: it sends it once it has taken over.
-        shown.addEventListener("submit", (e) => {
-          e.preventDefault();
-          root.dataset.held = 1;
-          boot();
-        });
-        if (shown.hasAttribute("data-first-touch")) remember(site);
-        // A submission an earlier page could not deliver: the widget sends it now.
-        if (stored((s) => Object.keys(s).some((k) => k.startsWith(`leadglue:outbox:${site}:`)))) boot();
-      })
-      // No markup (offline, or the edge refuses this page): the widget shows the form itself,
-      // or says why it cannot.
-      .catch(boot);
-  };
-  const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
-    rootMargin: "400px",
-  });
-  // Already in view (the usual case for a form above the fold): start now rather than wait a
-  // frame or more for the observer's first report.
-  const r = host.getBoundingClientRect();
-  r.top < innerHeight + 400 && r.bottom > -400 ? start() : io.observe(host);
-  const idle = () => (self.requestIdleCallback || setTimeout)(start);
-  document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });
-}
+  html.then(() => {
+    const shown = root.querySelector(".lg");
+    for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
+    // Sent before the widget is there: it sends it once it has taken over.
+    shown.addEventListener("submit", (e) => {
+      e.preventDefault();
+      root.dataset.held = 1;
+      boot();
+    });
+    if (shown.hasAttribute("data-first-touch")) remember(site);
+    if (
+      root.dataset.held ||
+      root.getRootNode().activeElement ||
+      // A submission an earlier page could not deliver: the widget sends it now.
+      stored((s) => Object.keys(s).some((k) => k.startsWith(`leadglue:outbox:${site}:`)))
+    )
+      boot();
+  }, boot); // No markup (offline, or the edge refuses this page): the widget shows the form itself.
+};
+
+// The script tag: a module runs once however many tags name it, so one run serves every tag.
+// An async one may run before the page is parsed: then it waits for the tags, targets and
+// <body> to exist.
+const run = () => {
+  for (const tag of document.querySelectorAll("script[data-site]")) {
+    if (tag.src !== here) continue;
+    const target = tag.dataset.target && document.getElementById(tag.dataset.target);
+    const host = target || document.createElement("div");
+    // A tag in <head> cannot show anything where it stands: the form then goes at the end of
+    // <body> (which exists by now: see `run` below).
+    if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
+    const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
+    const { site, form } = tag.dataset;
+    let seen;
+    // The form's markup, once it nears the viewport or the page is loaded and the browser idle.
+    const start = () => {
+      if (seen) return;
+      seen = 1;
+      io.disconnect();
+      embed(
+        root,
+        site,
+        form,
+        fetch(`${origin}/v1/sites/${site}/forms/${form || "__DEFAULT_FORM__"}/html`)
+          .then((r) => (r.ok ? r.text() : Promise.reject()))
+          .then((html) => {
+            root.innerHTML = html;
+          }),
+      );
+    };
+    const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && start(), {
+      rootMargin: "400px",
+    });
+    // Already in view (the usual case for a form above the fold): start now rather than wait a
+    // frame or more for the observer's first report.
+    const r = host.getBoundingClientRect();
+    r.top < innerHeight + 400 && r.bottom > -400 ? start() : io.observe(host);
+    const idle = () => (self.requestIdleCallback || setTimeout)(start);
+    document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });
+  }
 };
 document.readyState == "loading" ? addEventListener("DOMContentLoaded", run, { once: true }) : run();

@@ -1,20 +1,20 @@
-//! The widget taking over from the loader's plain-HTML form (`leadglue_shared::markup`), which
-//! the visitor may be filling in at that very moment. The widget's own form is built aside,
-//! starting from what was typed or ticked there, then put in the markup's place in one
-//! synchronous step that also carries over the focus, the caret, and a submit the visitor made
-//! before the widget was there: no keystroke can fall between the two forms, since none is
-//! handled until the step ends.
+//! The widget taking over from the plain-HTML form (`leadglue_shared::markup`) the snippet or
+//! loader showed, which the visitor may be filling in at that very moment. The widget's own
+//! form is built aside, starting from what was typed or ticked there, then put in the markup's
+//! place in one synchronous step that also carries over the focus, the caret, and a submit the
+//! visitor made before the widget was there: no keystroke can fall between the two forms, since
+//! none is handled until the step ends.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextAreaElement};
 
-/// Set by the loader on the widget's root when the visitor sent the form before the widget was
-/// there.
+/// Set by the snippet or loader on the widget's root when the visitor sent the form before the
+/// widget was there.
 const HELD_SUBMIT: &str = "data-held";
 
-/// The loader's markup in `root`, and the detached element the widget's form is built in.
+/// The snippet's or loader's markup in `root`, and the detached element the widget's form is built in.
 pub struct Takeover {
     root: HtmlElement,
     built: HtmlElement,
@@ -23,7 +23,7 @@ pub struct Takeover {
 }
 
 impl Takeover {
-    /// A takeover of the markup in `root`, if the loader showed some.
+    /// A takeover of the markup in `root`, if the snippet or loader showed some.
     pub fn of(root: &HtmlElement) -> Option<Self> {
         let shown = root
             .query_selector(&format!("[{RENDER_TOKEN_ATTRIBUTE}]"))

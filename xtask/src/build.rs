@@ -118,6 +118,14 @@ pub fn edge(tools: &Tools) -> Result<()> {
     std::fs::rename(&optimised, &wasm).map_err(|e| format!("{}: {e}", wasm.display()))
 }
 
+/// The snippet marketers paste (`widget/loader/snippet.html`), for `site` on the edge at `edge`
+/// (an origin, or "" for the page's own, as on the demo page).
+pub fn snippet(site: &str, edge: &str) -> String {
+    include_str!("../../widget/loader/snippet.html")
+        .replace("SITE_ID", site)
+        .replace("https://EDGE", edge)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
 }

@@ -49,6 +49,12 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  leadglue is running.");
     println!("  Demo landing page:  {base}/");
     println!("  Widget loader:      {base}/widget/v1/leadglue.js");
+    println!(
+        "  The demo form on a page of your own (its origin must be in the site's allowed_origins):"
+    );
+    for line in crate::build::snippet("demo", base).lines() {
+        println!("    {line}");
+    }
     println!("  Health:             {base}/healthz");
     println!("  Leads land in local D1; inspect them with:");
     println!(
