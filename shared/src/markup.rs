@@ -267,6 +267,20 @@ mod tests {
         assert!(!first_step(&site, &form(), "t").contains(box_));
     }
 
+    /// Snippets pasted in pages (`widget/loader/snippet.html`) cannot be updated: they find the
+    /// form's root by its class, and hold a submit on it until the loader is there.
+    #[test]
+    fn the_root_is_what_pasted_snippets_look_for() {
+        let html = first_step(&site(), &form(), "t");
+        let root = html
+            .find(r#"<div class="lg" "#)
+            .expect("the root, by its class");
+        assert!(
+            html[root..].contains("<form "),
+            "the form is inside the root"
+        );
+    }
+
     #[test]
     fn without_first_touch_attribution_the_loader_is_not_asked_to_keep_one() {
         let mut site = site();
