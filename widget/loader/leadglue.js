@@ -70,7 +70,8 @@ const remember = (site) =>
 // itself (or says why it cannot). The snippet calls this once it has put the markup in itself,
 // so what may have happened first is checked too: a visitor who has focused the form or sent it
 // meanwhile. Snippets pasted on pages call it by this name and signature: keep both.
-export const embed = (root, site, form = "__DEFAULT_FORM__", html) => {
+export const embed = (root, site, form, html) => {
+  form ||= "__DEFAULT_FORM__";
   const api = `${origin}/v1/sites/${site}/forms/${form}`;
   let booted;
   // The widget: its configuration is asked for with the glue and the wasm, rather than by the
@@ -90,24 +91,28 @@ export const embed = (root, site, form = "__DEFAULT_FORM__", html) => {
       },
     );
   };
-  html.then(() => {
-    const shown = root.querySelector(".lg");
-    for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
-    // Sent before the widget is there: it sends it once it has taken over.
-    shown.addEventListener("submit", (e) => {
-      e.preventDefault();
-      root.dataset.held = 1;
-      boot();
-    });
-    if (shown.hasAttribute("data-first-touch")) remember(site);
-    if (
-      root.dataset.held ||
-      root.getRootNode().activeElement ||
-      // A submission an earlier page could not deliver: the widget sends it now.
-      stored((s) => Object.keys(s).some((k) => k.startsWith(`leadglue:outbox:${site}:`)))
-    )
-      boot();
-  }, boot); // No markup (offline, or the edge refuses this page): the widget shows the form itself.
+  html
+    .then(() => {
+      const shown = root.querySelector(".lg");
+      for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
+      // Sent before the widget is there: it sends it once it has taken over.
+      shown.addEventListener("submit", (e) => {
+        e.preventDefault();
+        root.dataset.held = 1;
+        boot();
+      });
+      if (shown.hasAttribute("data-first-touch")) remember(site);
+      if (
+        root.dataset.held ||
+        root.getRootNode().activeElement ||
+        // A submission an earlier page could not deliver: the widget sends it now.
+        stored((s) => Object.keys(s).some((k) => k.startsWith(`leadglue:outbox:${site}:`)))
+      )
+        boot();
+    })
+    // No markup (offline, or the edge refuses this page): the widget shows the form itself, or
+    // says why it cannot.
+    .catch(boot);
 };
 
 // The script tag: a module runs once however many tags name it, so one run serves every tag.
@@ -122,7 +127,8 @@ const run = () => {
     // <body> (which exists by now: see `run` below).
     if (!target) tag.closest("head") ? document.body.append(host) : tag.before(host);
     const root = host.attachShadow({ mode: "open" }).appendChild(document.createElement("div"));
-    const { site, form } = tag.dataset;
+    const site = tag.dataset.site;
+    const form = tag.dataset.form || "__DEFAULT_FORM__";
     let seen;
     // The form's markup, once it nears the viewport or the page is loaded and the browser idle.
     const start = () => {
@@ -133,7 +139,7 @@ const run = () => {
         root,
         site,
         form,
-        fetch(`${origin}/v1/sites/${site}/forms/${form || "__DEFAULT_FORM__"}/html`)
+        fetch(`${origin}/v1/sites/${site}/forms/${form}/html`)
           .then((r) => (r.ok ? r.text() : Promise.reject()))
           .then((html) => {
             root.innerHTML = html;
