@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -97,13 +97,18 @@ export async function eventually(check, ms = 15_000, what = "the condition") {
 /** The snippet marketers paste (`widget/loader/snippet.html`), with its placeholders. */
 const snippetSource = readFileSync(join(root, "widget/loader/snippet.html"), "utf8").trimEnd();
 
+/** Every snippet ever published (`widget/loader/published/`), by file name. */
+export const publishedSnippets = readdirSync(join(root, "widget/loader/published"))
+  .filter((name) => name.endsWith(".html"))
+  .map((name) => ({ name, source: readFileSync(join(root, "widget/loader/published", name), "utf8").trimEnd() }));
+
 /**
  * The snippet for `siteId` on the edge at `edge` ("": the page's own origin), with `data-form`
- * and `data-target` when given: as a marketer would paste it.
+ * and `data-target` when given: as a marketer would paste it (the current one, or `source`).
  */
-export function snippet(siteId, { edge = "", form, target } = {}) {
+export function snippet(siteId, { edge = "", form, target, source = snippetSource } = {}) {
   const extra = (form ? ` data-form="${form}"` : "") + (target ? ` data-target="${target}"` : "");
-  return snippetSource
+  return source
     .replace("SITE_ID", siteId)
     .replace("https://EDGE", edge)
     .replace("<script", `<script${extra}`);
@@ -115,10 +120,13 @@ export const snippetHash = (() => {
   return `'sha256-${createHash("sha256").update(code).digest("base64")}'`;
 })();
 
-/** A page at `${base}${path}` (the Worker's own origin) with only the widget of `siteId` on it. */
-export async function widgetPage(page, path, siteId, formId) {
+/**
+ * A page at `${base}${path}` (the Worker's own origin) with only the widget of `siteId` on it,
+ * embedded with the current snippet (or `source`).
+ */
+export async function widgetPage(page, path, siteId, formId, source) {
   const body = `<!doctype html><html><head><meta charset="utf-8"></head><body>
-    ${snippet(siteId, { form: formId })}</body></html>`;
+    ${snippet(siteId, { form: formId, source })}</body></html>`;
   await page.route(`${base}${path}`, (r) => r.fulfill({ contentType: "text/html", body }));
   await page.goto(`${base}${path}`);
 }

@@ -4,7 +4,20 @@ import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { base, d1, eventually, hostSite, putSite, root, snippet, snippetHash, uniqueEmail, withBrowser } from "./support.mjs";
+import {
+  base,
+  d1,
+  eventually,
+  hostSite,
+  publishedSnippets,
+  putSite,
+  root,
+  snippet,
+  snippetHash,
+  uniqueEmail,
+  widgetPage,
+  withBrowser,
+} from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -272,6 +285,18 @@ describe("embedding", () => {
       await partner.close();
     }
   });
+
+  // Pasted snippets stay in pages and cannot be updated: each one ever published must keep
+  // working with the current loader and edge.
+  for (const { name, source } of publishedSnippets) {
+    test(`the snippet published as ${name} still shows the form, and its lead arrives`, async () => {
+      await widgetPage(page, `/published-${name}`, "demo", undefined, source);
+      await form.ready(demo.consent_text);
+      const email = uniqueEmail("published");
+      await form.complete({ name: "Ada", email }, warm);
+      assert.equal(leadsFor(email).length, 1);
+    });
+  }
 
   test("on an origin the site does not allow, the form says so instead of failing silently", async () => {
     const siteId = `strict-${Date.now().toString(36)}`;

@@ -478,6 +478,24 @@ fn the_demo_page_embeds_the_snippet_under_a_strict_policy() {
     );
 }
 
+/// Pasted snippets cannot be updated, so each version is kept in `widget/loader/published/`
+/// (the browser tests send a lead through every one): the current one must be among them.
+#[test]
+fn the_snippet_is_a_published_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../widget/loader/published");
+    let published: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|x| x == "html"))
+        .map(|path| std::fs::read_to_string(path).expect("a published snippet"))
+        .collect();
+    assert!(
+        published.iter().any(|p| p == SNIPPET),
+        "widget/loader/snippet.html changed: copy it into widget/loader/published/ as a new file"
+    );
+}
+
 #[test]
 fn the_readme_gives_the_snippet_and_its_hash() {
     let readme = include_str!("../../README.md");
