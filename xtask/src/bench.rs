@@ -29,6 +29,10 @@ const EDGE_GZIP: usize = 400 * 1024;
 const INGEST_RATIO: f64 = 0.24;
 
 pub fn run(args: &[String]) -> Result<()> {
+    let machine = Machine::now();
+    if !machine.strays.is_empty() {
+        eprintln!("xtask: bench: {}", machine.markdown().trim_end());
+    }
     let tools = tools::ensure_build_tools()?;
     match args {
         [] => {}
@@ -146,12 +150,14 @@ pub fn run(args: &[String]) -> Result<()> {
         "ingest_with_consumer": with_consumer.json(),
         "sales_api": sales.iter().map(SalesRun::json).collect::<Vec<_>>(),
         "widget_timing": timing,
+        "machine_before": machine.json(),
         "budgets": budgets.iter().map(|(name, value, limit)| json!({
             "budget": name, "value": value, "limit": limit, "pass": value <= limit,
         })).collect::<Vec<_>>(),
     });
 
     let mut md = String::from("# leadglue benchmark report\n\n");
+    md.push_str(&machine.markdown());
     md.push_str("| artifact | raw | gzip | brotli |\n|---|---:|---:|---:|\n");
     for (name, s) in [
         (
@@ -237,6 +243,63 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{md}");
     println!("Written to {}", out.display());
     Ok(())
+}
+
+/// The machine as the bench found it. The timings share two cores with everything else: a
+/// `wrangler dev` killed by its process id (not Ctrl-C) leaves its Node process and an esbuild
+/// service running, each taking a few percent of a core for good, and ten of them once moved the
+/// widget's timings by 15–20 ms (docs/benchmarks.md, session 11).
+struct Machine {
+    load_average: Option<f64>,
+    /// Command lines of Worker tools already running: workerd, `wrangler dev`, esbuild services.
+    strays: Vec<String>,
+}
+
+impl Machine {
+    fn now() -> Self {
+        let load_average = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next()?.parse().ok());
+        let mut strays = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let first = cmdline.split(' ').next().unwrap_or_default();
+            if first.ends_with("/workerd")
+                || cmdline.contains("esbuild --service")
+                || cmdline.contains("wrangler-dist/cli.js dev")
+            {
+                strays.push(cmdline.trim().chars().take(80).collect());
+            }
+        }
+        Machine {
+            load_average,
+            strays,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "load_average_1m": self.load_average, "worker_tools_running": self.strays })
+    }
+
+    fn markdown(&self) -> String {
+        let load = self
+            .load_average
+            .map(|l| format!("load average {l:.2}"))
+            .unwrap_or_else(|| "load average unknown".into());
+        if self.strays.is_empty() {
+            format!("Before this run: {load}; no Worker tools left running.\n\n")
+        } else {
+            format!(
+                "**Before this run: {load}, and {} Worker-tool processes were already running \
+                 (workerd, `wrangler dev` or esbuild services of earlier runs): the timings below \
+                 may be high. Stop them and run again.**\n\n",
+                self.strays.len()
+            )
+        }
+    }
 }
 
 /// The widget's snippet (as the demo page has it), and its built loader, glue and wasm.
