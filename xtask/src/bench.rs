@@ -223,7 +223,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
     md.push_str(&format!(
-        "| form interactive ≤ {INTERACTIVE_AFTER_DCL_MS} ms after the host's DOMContentLoaded (median) | {after_dcl:.0} ms | {INTERACTIVE_AFTER_DCL_MS} ms | {} |\n",
+        "| form interactive ≤ {INTERACTIVE_AFTER_DCL_MS} ms after the host's DOMContentLoaded (median) | {after_dcl:.1} ms | {INTERACTIVE_AFTER_DCL_MS} ms | {} |\n",
         verdict(after_dcl <= INTERACTIVE_AFTER_DCL_MS)
     ));
     md.push_str(&format!(
