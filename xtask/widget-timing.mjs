@@ -1,11 +1,11 @@
 // Widget timings for `cargo xtask bench`: cold loads of the demo landing page in headless
-// Chromium, with and without the widget's script tag. Prints one JSON object on stdout.
+// Chromium, with and without the widget's snippet. Prints one JSON object on stdout.
 //
 // Measured in the page, without touching the product's code: an init script records when the
-// widget's snippet first attaches a shadow root (the snippet has run), and polls each animation frame for
-// the moment the form's name field exists, is enabled and takes typing (interactive), which it
-// logs: the bench waits for that log rather than run anything in the page meanwhile. The host
-// page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
+// widget's snippet first attaches a shadow root (the snippet has run), and polls each animation
+// frame for the moment the form's name field exists, is enabled and takes typing (interactive),
+// which it logs: the bench waits for that log rather than run anything in the page meanwhile. The
+// host page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
 // requests from Resource Timing. Every load starts cold, in a fresh browser context (an empty
 // HTTP cache and no compiled code, like a visitor new to the site) of one running browser (like
 // a visitor's, already started: launching a browser for each load measured the browser's own

@@ -3,7 +3,8 @@
 //!
 //! Widget bytes (the snippet, loader, glue, wasm, and the demo form's HTML fragment and
 //! configuration as the Worker serves them; raw, gzip, brotli; what a first visit downloads, the
-//! snippet, the loader and the fragment, and what the visitor's first interaction adds, the glue, wasm and configuration),
+//! snippet, the loader and the fragment, and what the visitor's first interaction adds, the
+//! glue, wasm and configuration),
 //! the edge's wasm bytes, native micro-benchmarks of the per-lead work in `shared` (criterion),
 //! lead ingest against `wrangler dev` (wrk, `POST /v1/leads` beside `GET /healthz` as the
 //! baseline, at 1, 8 and 32 connections), the Sales API at 10,000 and 100,000 leads (list
@@ -135,7 +136,8 @@ pub fn run(args: &[String]) -> Result<()> {
         ("edge wasm ≤ 400 KB gzip", edge.gzip, EDGE_GZIP),
     ];
     let report = json!({
-        "widget": { "snippet": snippet.json(), "loader": loader.json(), "glue": glue.json(), "wasm": wasm.json(),
+        "widget": { "snippet": snippet.json(), "loader": loader.json(),
+                    "glue": glue.json(), "wasm": wasm.json(),
                     "html_fragment": fragment.json(), "config_json": config.json(),
                     // Snippet + loader + HTML fragment; glue + wasm + configuration.
                     "first_visit_brotli": first_visit, "on_interaction_brotli": on_interaction },
@@ -628,19 +630,20 @@ fn demo_form_sizes(base: &str) -> Result<(Sizes, Sizes)> {
     Ok((sizes_of(&fragment)?, sizes_of(&get(form)?)?))
 }
 
-/// Cold loads of the demo page in headless Chromium, with and without the widget's tag
+/// Cold loads of the demo page in headless Chromium, with and without the widget's snippet
 /// (`xtask/widget-timing.mjs`), each with a first interaction with the form.
 fn widget_timing() -> Result<WidgetTiming> {
     let chromium = tools::ensure_chromium()?;
-    // The demo page without its widget tag, served as a static asset like the page itself
+    // The demo page without its snippet, served as a static asset like the page itself
     // (`/bench/without-widget`), and removed again so that no deploy ever ships it.
     let demo = std::fs::read_to_string(root().join("edge/public/index.html"))
         .map_err(|e| format!("edge/public/index.html: {e}"))?;
-    let no_tag = || "the demo page has no leadglue.js tag".to_owned();
-    let src = demo.find("leadglue.js").ok_or_else(no_tag)?;
-    let tag = demo[..src].rfind("<script").ok_or_else(no_tag)?;
-    let end = src + demo[src..].find("</script>").ok_or_else(no_tag)? + "</script>".len();
-    let _without = WithoutWidget::write(&format!("{}{}", &demo[..tag], &demo[end..]))?;
+    let snippet = build::snippet("demo", "");
+    let snippet = snippet.trim_end();
+    if !demo.contains(snippet) {
+        return Err("edge/public/index.html does not embed widget/loader/snippet.html".into());
+    }
+    let _without = WithoutWidget::write(&demo.replace(snippet, ""))?;
     let bench = BenchWorker::start("timing", false)?;
     dev::seed_demo_site(&bench.worker().base_url, &bench.admin_token)?;
     let (fragment, config) = demo_form_sizes(&bench.worker().base_url)?;
@@ -850,7 +853,7 @@ fn timing_markdown(t: &Value) -> String {
     md.push_str(&row("load, without", &o["load_ms"]));
     let shift = &t["dcl_shift_ms"];
     md.push_str(&format!(
-        "\nThe widget's tag moved DOMContentLoaded by {:+.1} ms (median of the {} pairs' differences; 95% bootstrap confidence interval {:+.1} to {:+.1} ms).\n",
+        "\nThe widget's snippet moved DOMContentLoaded by {:+.1} ms (median of the {} pairs' differences; 95% bootstrap confidence interval {:+.1} to {:+.1} ms).\n",
         shift["median"].as_f64().unwrap_or_default(),
         t["runs"],
         shift["low"].as_f64().unwrap_or_default(),
