@@ -1,5 +1,6 @@
 // Widget timings for `cargo xtask bench`: cold loads of the demo landing page in headless
-// Chromium, with and without the widget's snippet. Prints one JSON object on stdout.
+// Chromium, with and without the widget's snippet (and without it once more, as a control).
+// Prints one JSON object on stdout.
 //
 // Measured in the page, without touching the product's code: an init script records when the
 // widget's snippet first attaches a shadow root (the snippet has run), and polls each animation
@@ -238,13 +239,20 @@ const since = (a, b) => (a == null || b == null ? NaN : a - b);
 
 const withWidget = [];
 const without = [];
-// Alternate the variants so drift in the machine's load falls on both alike, and which goes
-// first in a pair, so that neither always follows the other; each pair is compared on its own
-// (xtask judges the DOMContentLoaded budget on the pairs' differences).
+// The page without the widget loaded a second time in each round: a control. Its pairs with the
+// first load differ only by chance, so their shift is what the bench measures of a page that
+// did not change: its noise.
+const again = [];
+// Alternate the variants so drift in the machine's load falls on all alike, and the order in a
+// round, so that none always follows another; each pair (with the widget and without, and
+// without and again) is of adjacent loads and compared on its own (xtask judges the
+// DOMContentLoaded budget on the pairs' differences).
 for (let i = 0; i < runs; i++) {
   if (i % 2 === 0) withWidget.push(await load(true));
+  else again.push(await load(false));
   without.push(await load(false));
   if (i % 2 === 1) withWidget.push(await load(true));
+  else again.push(await load(false));
 }
 await browser.close();
 const pick = (list, key) => list.map((r) => r[key]);
@@ -312,5 +320,7 @@ console.log(
     },
     // DOMContentLoaded of each pair of loads: [with the widget, without].
     dcl_pairs_ms: withWidget.map((r, i) => [r.dcl, without[i].dcl]),
+    // And of the control's pairs: [again, without].
+    control_pairs_ms: again.map((r, i) => [r.dcl, without[i].dcl]),
   }),
 );

@@ -224,16 +224,20 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
 
     let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+    let control = &timing["dcl_control_ms"];
     md.push_str(&format!(
         "| form interactive ≤ {INTERACTIVE_AFTER_DCL_MS} ms after the host's DOMContentLoaded (median) | {after_dcl:.1} ms | {INTERACTIVE_AFTER_DCL_MS} ms | {} |\n",
         verdict(after_dcl <= INTERACTIVE_AFTER_DCL_MS)
     ));
     md.push_str(&format!(
-        "| host DOMContentLoaded unchanged by the widget (median shift over {} pairs of loads, 95% CI) | {:+.1} ms [{:+.1}, {:+.1}] | CI holds 0 or shift ≤ {DCL_NOISE_MS} ms | {} |\n",
+        "| host DOMContentLoaded unchanged by the widget (median shift over {} pairs of loads, 95% CI; the control's, the page against itself, after it) | {:+.1} ms [{:+.1}, {:+.1}]; control {:+.1} ms [{:+.1}, {:+.1}] | CI holds 0 or shift ≤ {DCL_NOISE_MS} ms | {} |\n",
         timing["runs"],
         dcl_shift.median,
         dcl_shift.low,
         dcl_shift.high,
+        control["median"].as_f64().unwrap_or(f64::NAN),
+        control["low"].as_f64().unwrap_or(f64::NAN),
+        control["high"].as_f64().unwrap_or(f64::NAN),
         verdict(dcl_shift.within_noise())
     ));
 
@@ -252,6 +256,9 @@ pub fn run(args: &[String]) -> Result<()> {
 /// service running, each taking a few percent of a core for good, and ten of them once moved the
 /// widget's timings by 15–20 ms (docs/benchmarks.md, session 11).
 struct Machine {
+    /// The processor's model and clock, as Linux reports them: runs on different machines of the
+    /// same kind differed by 2x (compare the native per-lead work, which measures the same code).
+    cpu: Option<String>,
     load_average: Option<f64>,
     /// Command lines of Worker tools already running: workerd, `wrangler dev`, esbuild services.
     strays: Vec<String>,
@@ -276,21 +283,35 @@ impl Machine {
                 strays.push(cmdline.trim().chars().take(80).collect());
             }
         }
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|l| {
+                let (key, value) = l.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        let cpu = field("model name").map(|model| match field("cpu MHz") {
+            Some(mhz) => format!("{model} at {mhz} MHz"),
+            None => model,
+        });
         Machine {
+            cpu,
             load_average,
             strays,
         }
     }
 
     fn json(&self) -> Value {
-        json!({ "load_average_1m": self.load_average, "worker_tools_running": self.strays })
+        json!({ "cpu": self.cpu, "load_average_1m": self.load_average,
+                "worker_tools_running": self.strays })
     }
 
     fn markdown(&self) -> String {
+        let cpu = self.cpu.as_deref().unwrap_or("processor unknown");
         let load = self
             .load_average
-            .map(|l| format!("load average {l:.2}"))
-            .unwrap_or_else(|| "load average unknown".into());
+            .map(|l| format!("{cpu}; load average {l:.2}"))
+            .unwrap_or_else(|| format!("{cpu}; load average unknown"));
         if self.strays.is_empty() {
             format!("Before this run: {load}; no Worker tools left running.\n\n")
         } else {
@@ -662,14 +683,20 @@ fn widget_timing() -> Result<WidgetTiming> {
     }
     let mut timing: Value =
         serde_json::from_slice(&output.stdout).map_err(|e| format!("widget timing output: {e}"))?;
-    let pairs: Vec<(f64, f64)> = timing["dcl_pairs_ms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
-        .collect();
-    let shift = Shift::of_pairs(&pairs).ok_or("widget timing gave no pairs of loads")?;
+    let pairs = |key: &str| -> Vec<(f64, f64)> {
+        timing[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+            .collect()
+    };
+    let shift =
+        Shift::of_pairs(&pairs("dcl_pairs_ms")).ok_or("widget timing gave no pairs of loads")?;
+    let control =
+        Shift::of_pairs(&pairs("control_pairs_ms")).ok_or("widget timing gave no control pairs")?;
     timing["dcl_shift_ms"] = shift.json();
+    timing["dcl_control_ms"] = control.json();
     for (key, loads, what) in [
         ("checks", "loads", "cold visits"),
         ("repeat_visit_checks", "repeat_loads", "repeat visits"),
@@ -851,13 +878,22 @@ fn timing_markdown(t: &Value) -> String {
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
     md.push_str(&row("load, with the widget", &w["load_ms"]));
     md.push_str(&row("load, without", &o["load_ms"]));
-    let shift = &t["dcl_shift_ms"];
+    let shift = |key: &str| {
+        let s = &t[key];
+        format!(
+            "{:+.1} ms (median of the {} pairs' differences; 95% bootstrap confidence interval {:+.1} to {:+.1} ms)",
+            s["median"].as_f64().unwrap_or_default(),
+            t["runs"],
+            s["low"].as_f64().unwrap_or_default(),
+            s["high"].as_f64().unwrap_or_default(),
+        )
+    };
     md.push_str(&format!(
-        "\nThe widget's snippet moved DOMContentLoaded by {:+.1} ms (median of the {} pairs' differences; 95% bootstrap confidence interval {:+.1} to {:+.1} ms).\n",
-        shift["median"].as_f64().unwrap_or_default(),
-        t["runs"],
-        shift["low"].as_f64().unwrap_or_default(),
-        shift["high"].as_f64().unwrap_or_default(),
+        "\nThe widget's snippet moved DOMContentLoaded by {}. The control, the page without the \
+         widget loaded a second time in each round, differed from itself by {}: what this line \
+         measures of a page that did not change.\n",
+        shift("dcl_shift_ms"),
+        shift("dcl_control_ms"),
     ));
     md.push_str(&format!(
         "\nThe visitor's first interaction (focus on the name field, then typing \"{}\"), each \
