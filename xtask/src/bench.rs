@@ -310,14 +310,14 @@ impl Machine {
         let cpu = self.cpu.as_deref().unwrap_or("processor unknown");
         let load = self
             .load_average
-            .map(|l| format!("load average {l:.2}"))
-            .unwrap_or_else(|| "load average unknown".into());
-        let load = format!("{cpu}; {load}");
+            .map_or("unknown".into(), |l| format!("{l:.2}"));
         if self.strays.is_empty() {
-            format!("Before this run: {load}; no Worker tools left running.\n\n")
+            format!(
+                "Before this run: {cpu}; load average {load}; no Worker tools left running.\n\n"
+            )
         } else {
             format!(
-                "**Before this run: {load}, and {} Worker-tool processes were already running \
+                "**Before this run: {cpu}; load average {load}, and {} Worker-tool processes were already running \
                  (workerd, `wrangler dev` or esbuild services of earlier runs): the timings below \
                  may be high. Stop them and run again.**\n\n",
                 self.strays.len()
