@@ -82,6 +82,12 @@ pub fn steps(form: &VersionedForm) -> u8 {
     }
 }
 
+/// Said when the visitor has sent the plain-HTML form and what would send it (the loader, the
+/// widget or its configuration) cannot be had. The first step carries it as `data-cannot-send`
+/// on its root, for the snippet and the loader, which have no other copy.
+pub const CANNOT_SEND: &str =
+    "This form cannot be sent right now. Please check your connection and try again.";
+
 /// The form's first step for `site`, with its styles, as the widget renders it, plus the
 /// `render_token` (see [`RENDER_TOKEN_ATTRIBUTE`]) and, when the site keeps first-touch
 /// attribution, a `data-first-touch` flag for the loader. Every text from the site or the form
@@ -94,8 +100,9 @@ pub fn first_step(site: &SiteConfig, form: &VersionedForm, render_token: &str) -
     // `write!` to a String cannot fail.
     let _ = write!(
         out,
-        r#"<style>{CSS}</style><div class="lg" data-testid="leadglue" {RENDER_TOKEN_ATTRIBUTE}="{}"{}>"#,
+        r#"<style>{CSS}</style><div class="lg" data-testid="leadglue" {RENDER_TOKEN_ATTRIBUTE}="{}" data-cannot-send="{}"{}>"#,
         attr(render_token),
+        attr(CANNOT_SEND),
         if site.first_touch_attribution {
             " data-first-touch"
         } else {
@@ -279,6 +286,22 @@ mod tests {
             html[root..].contains("<form "),
             "the form is inside the root"
         );
+    }
+
+    /// The snippet and the loader have no words of their own: when the form cannot be sent,
+    /// they say what its root carries, where its general error goes and to screen readers.
+    #[test]
+    fn the_root_carries_what_to_say_when_the_form_cannot_be_sent() {
+        let html = first_step(&site(), &form(), "t");
+        let root = &html[html.find(r#"<div class="lg" "#).expect("the root")..];
+        let root = &root[..root.find('>').expect("the root's tag ends")];
+        assert!(
+            root.contains(&format!(r#" data-cannot-send="{CANNOT_SEND}""#)),
+            "{root}"
+        );
+        for place in [r#"data-testid="general-error""#, r#"role="status""#] {
+            assert!(html.contains(place), "{place}");
+        }
     }
 
     #[test]

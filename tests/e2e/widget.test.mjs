@@ -403,6 +403,7 @@ describe("before the widget loads", () => {
     await form.fill({ name: "Ada", email });
     await form.submit();
     await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    assert.match(await page.getByTestId("announcer").textContent(), /cannot be sent right now/, "and screen readers hear it");
     assert.equal(await shownAsHtml(page), true);
 
     await page.unroute("**/*.wasm");
@@ -459,6 +460,35 @@ describe("before the widget loads", () => {
     assert.equal(await shownAsHtml(page), true);
 
     release();
+    await page.getByTestId("q-timeline").waitFor();
+    assert.equal(await form.name.inputValue(), "Ada", "nothing typed is lost");
+    await form.qualify(warm);
+    await form.submit();
+    await form.thankYou.waitFor();
+    assert.equal(leadsFor(email).length, 1);
+  });
+
+  test("a form sent while the loader cannot be had says so, and goes through when sent again", async () => {
+    // What a blocker, a policy without the edge in script-src, or a dropped connection does to
+    // the loader's module (retries included: a failed import is not fetched again by its URL).
+    const loader = (url) => url.pathname === "/widget/v1/leadglue.js";
+    await page.route(loader, (route) => route.abort("blockedbyclient"));
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const email = uniqueEmail("loaderlost");
+    await form.fill({ name: "Ada", email });
+    await form.submit();
+    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    assert.match(await page.getByTestId("announcer").textContent(), /cannot be sent right now/, "and screen readers hear it");
+    assert.equal(page.url(), `${base}/`, "not sent by the browser itself");
+    assert.equal(await shownAsHtml(page), true);
+    await form.submit();
+    await page.waitForTimeout(300);
+    assert.equal(await shownAsHtml(page), true, "still blocked: still the plain form");
+    assert.equal(leadsFor(email).length, 0);
+
+    await page.unroute(loader);
+    await form.submit();
     await page.getByTestId("q-timeline").waitFor();
     assert.equal(await form.name.inputValue(), "Ada", "nothing typed is lost");
     await form.qualify(warm);

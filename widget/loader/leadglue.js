@@ -3,6 +3,7 @@
 //   tags are pasted. It opens the Shadow DOM where it stands, fetches the form's first step as
 //   plain HTML from the edge at once and shows it, then imports this module and hands it the
 //   form (`embed` below). Visitors can fill the form in before this module has even arrived.
+//   (After a failed import, a snippet tries again on the next submit under `?2`, `?3`…)
 //   A page's Content-Security-Policy allows it by its hash, the same on every page.
 // - This module as the tag itself, for pages whose policy allows no inline code:
 //     <script type="module" async src="https://EDGE/widget/v1/leadglue.js" data-site="SITE_ID"></script>
@@ -64,6 +65,15 @@ const remember = (site) =>
     }
   });
 
+// Says that the form in `root` cannot be sent, in the words its markup carries, where its general
+// error goes and to screen readers (as the widget does, and the snippet if this module cannot
+// be had).
+const cannotSend = (root) => {
+  const words = root.querySelector("[data-cannot-send]")?.dataset.cannotSend;
+  if (words)
+    for (const el of root.querySelectorAll("[data-testid=general-error],[data-testid=announcer]")) el.textContent = words;
+};
+
 // Wires a form's root (the element inside its shadow root) once `html`, a promise of the form's
 // markup being in `root`, settles: the widget is fetched on the visitor's first touch, or at
 // once for a submission an earlier page could not deliver; without markup, it shows the form
@@ -86,8 +96,7 @@ export const embed = (root, site, form, html) => {
       () => {
         booted = 0;
         // Sent, and the widget cannot be had (offline): say so; sending again tries again.
-        const said = root.dataset.held && root.querySelector("[data-testid=general-error]");
-        if (said) said.textContent = "This form cannot be sent right now. Please check your connection and try again.";
+        if (root.dataset.held) cannotSend(root);
       },
     );
   };

@@ -21,7 +21,7 @@ use crate::thanks::ThankYou;
 use crate::{outbox, turnstile};
 
 // The form's styles and contact fields: one copy for the widget and the edge's plain-HTML form.
-use leadglue_shared::markup::{self, CSS};
+use leadglue_shared::markup::{self, CANNOT_SEND, CSS};
 
 /// Whether `field` is one of step 1's (the contact fields and the consent box). Any other field
 /// that is not an answer (a misconfigured embed) is shown as a general error.
@@ -38,11 +38,6 @@ enum Stage {
     /// Sending failed; the message says why and the visitor may retry.
     Failed(String),
 }
-
-/// Said when the visitor sent the plain-HTML form and the widget cannot take it over yet: the
-/// loader's words when the wasm cannot be had.
-const CANNOT_SEND: &str =
-    "This form cannot be sent right now. Please check your connection and try again.";
 
 /// Said once a submission an earlier page kept has been sent after a fresh challenge.
 const EARLIER_SENT: &str = "Your earlier request has been sent.";
