@@ -219,7 +219,7 @@ impl Export {
         let mut out = self.header.take().unwrap_or_default().into_bytes();
         let leads = self
             .repo
-            .list_leads(&LeadQuery {
+            .export_leads(&LeadQuery {
                 filter: self.filter.clone(),
                 limit: EXPORT_CHUNK,
                 after: self.after.take(),
@@ -236,7 +236,7 @@ impl Export {
                 }
             }
         }
-        self.after = leads.last().map(Cursor::after);
+        self.after = leads.last().map(|exported| Cursor::after(&exported.lead));
         Ok(out)
     }
 }

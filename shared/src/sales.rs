@@ -580,16 +580,24 @@ pub struct Note {
     pub body: String,
 }
 
+/// A lead as exported (`GET /v1/leads/export`): as listed, plus what the visitor answered
+/// (by question id), where they came from and the consent they gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedLead {
+    #[serde(flatten)]
+    pub lead: LeadListItem,
+    pub answers: serde_json::Value,
+    pub attribution: serde_json::Value,
+    pub consent: ConsentRecord,
+}
+
 /// `GET /v1/leads/{id}`: everything about a lead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
     #[serde(flatten)]
-    pub lead: LeadListItem,
+    pub lead: ExportedLead,
     pub form_version: u32,
-    pub answers: serde_json::Value,
     pub reasons: Vec<Reason>,
-    pub attribution: serde_json::Value,
-    pub consent: ConsentRecord,
     pub follow_ups: Vec<FollowUpRecord>,
     pub history: Vec<ChangeRecord>,
     pub notes: Vec<Note>,
@@ -815,7 +823,7 @@ fn text_problem(value: &str, min: usize, max: usize) -> Option<String> {
 }
 
 /// The export's CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 15] = [
+pub const CSV_COLUMNS: [&str; 33] = [
     "id",
     "created_at",
     "site_id",
@@ -831,7 +839,28 @@ pub const CSV_COLUMNS: [&str; 15] = [
     "channel",
     "assignee",
     "tags",
+    "answers",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "msclkid",
+    "ref",
+    "referrer",
+    "landing_page",
+    "consent_given_at",
+    "consent_text_version",
+    "consent_ip",
+    "consent_page_url",
+    "confirmed_at",
+    "unsubscribed_at",
 ];
+
+/// The columns of [`CSV_COLUMNS`] taken from a lead's `attribution`, by the same names.
+const ATTRIBUTION_COLUMNS: std::ops::Range<usize> = 16..27;
 
 /// One CSV record (RFC 4180: fields quoted when they hold a comma, quote, CR or LF; quotes
 /// doubled; CRLF at the end). A cell a spreadsheet would run as a formula (starting with `=`,
@@ -873,28 +902,57 @@ pub fn csv_cell(value: &str) -> Cow<'_, str> {
     Cow::Owned(cell)
 }
 
-impl LeadListItem {
-    /// This lead as one CSV record, in [`CSV_COLUMNS`] order (tags joined with `; `).
+impl ExportedLead {
+    /// This lead as one CSV record, in [`CSV_COLUMNS`] order: tags joined with `; `, the
+    /// answers as one JSON object (empty when there are none), the attribution a column per
+    /// field.
     pub fn csv(&self) -> String {
-        let score = self.score.to_string();
-        let tags = self.tags.join("; ");
-        csv_record([
-            self.id.as_str(),
-            &self.created_at,
-            &self.site_id,
-            &self.form_id,
-            self.status.as_str(),
-            self.grade.as_str(),
-            &score,
-            &self.email,
-            &self.name,
-            self.company.as_deref().unwrap_or_default(),
-            self.phone.as_deref().unwrap_or_default(),
-            self.message.as_deref().unwrap_or_default(),
-            &self.channel,
-            self.assignee.as_deref().unwrap_or_default(),
-            &tags,
-        ])
+        let (lead, consent) = (&self.lead, &self.consent);
+        fn opt(value: &Option<String>) -> &str {
+            value.as_deref().unwrap_or_default()
+        }
+        let score = lead.score.to_string();
+        let tags = lead.tags.join("; ");
+        let answers = match self.answers.as_object() {
+            Some(answers) if answers.is_empty() => String::new(),
+            _ => self.answers.to_string(),
+        };
+        let attribution = CSV_COLUMNS[ATTRIBUTION_COLUMNS].iter().map(|key| {
+            self.attribution
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+        });
+        csv_record(
+            [
+                lead.id.as_str(),
+                &lead.created_at,
+                &lead.site_id,
+                &lead.form_id,
+                lead.status.as_str(),
+                lead.grade.as_str(),
+                &score,
+                &lead.email,
+                &lead.name,
+                opt(&lead.company),
+                opt(&lead.phone),
+                opt(&lead.message),
+                &lead.channel,
+                opt(&lead.assignee),
+                &tags,
+                &answers,
+            ]
+            .into_iter()
+            .chain(attribution)
+            .chain([
+                consent.given_at.as_str(),
+                &consent.text_version,
+                opt(&consent.ip),
+                opt(&consent.page_url),
+                opt(&consent.confirmed_at),
+                opt(&consent.unsubscribed_at),
+            ]),
+        )
     }
 }
 
@@ -1198,6 +1256,101 @@ mod tests {
         assert_eq!(csv_cell("+44 20 7946 0000"), "'+44 20 7946 0000");
         assert_eq!(csv_cell("@cmd,x"), "\"'@cmd,x\"");
         assert_eq!(csv_cell("plain"), "plain");
+    }
+
+    /// The export's attribution columns are named as the attribution's own fields, so each
+    /// field lands in its column and none is left out.
+    #[test]
+    fn the_exports_attribution_columns_are_the_attributions_fields() {
+        let some = || Some("x".to_owned());
+        let every = crate::attribution::Attribution {
+            utm_source: some(),
+            utm_medium: some(),
+            utm_campaign: some(),
+            utm_term: some(),
+            utm_content: some(),
+            gclid: some(),
+            fbclid: some(),
+            msclkid: some(),
+            referral_code: some(),
+            referrer: some(),
+            landing_page: some(),
+        };
+        let value = serde_json::to_value(every).unwrap();
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut columns = CSV_COLUMNS[ATTRIBUTION_COLUMNS].to_vec();
+        fields.sort_unstable();
+        columns.sort_unstable();
+        assert_eq!(fields, columns);
+    }
+
+    fn exported() -> ExportedLead {
+        ExportedLead {
+            lead: LeadListItem {
+                id: "l1".into(),
+                created_at: "2026-11-27T10:00:00.000Z".into(),
+                site_id: "demo".into(),
+                form_id: "default".into(),
+                status: Status::Lead,
+                grade: Grade::Hot,
+                score: 80,
+                email: "ada@example.com".into(),
+                name: "Ada".into(),
+                company: None,
+                phone: None,
+                message: None,
+                channel: "email".into(),
+                assignee: None,
+                tags: vec![],
+            },
+            answers: serde_json::json!({ "interests": ["a", "b"], "timeline": "now" }),
+            attribution: serde_json::json!({
+                "utm_source": "news",
+                "landing_page": "https://x.example/?a=1",
+            }),
+            consent: ConsentRecord {
+                given_at: "2026-11-27T10:05:00.000Z".into(),
+                text_version: "v2".into(),
+                ip: Some("203.0.113.9".into()),
+                page_url: Some("https://x.example/pricing".into()),
+                confirmed_at: None,
+                unsubscribed_at: None,
+            },
+        }
+    }
+
+    #[test]
+    fn an_exported_lead_carries_its_answers_attribution_and_consent() {
+        let record = exported().csv();
+        assert_eq!(
+            record.matches(',').count() - 2, // the commas inside the answers' quoted cell
+            CSV_COLUMNS.len() - 1,
+            "{record}"
+        );
+        assert!(
+            record.contains(r#","{""interests"":[""a"",""b""],""timeline"":""now""}","#),
+            "the answers as one JSON object: {record}"
+        );
+        let attribution_and_consent = format!(
+            ",news{}https://x.example/?a=1,2026-11-27T10:05:00.000Z,v2,203.0.113.9,https://x.example/pricing,,\r\n",
+            ",".repeat(10)
+        );
+        assert!(record.ends_with(&attribution_and_consent), "{record}");
+
+        let without = ExportedLead {
+            answers: serde_json::json!({}),
+            ..exported()
+        };
+        assert!(
+            without.csv().contains(",email,,,,news,"),
+            "no answers: an empty cell, not {{}}: {}",
+            without.csv()
+        );
     }
 
     fn state(status: Status, assignee: Option<&str>, tags: &[&str]) -> LeadState {

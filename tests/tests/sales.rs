@@ -884,7 +884,14 @@ fn ten_thousand_leads_export_row_by_row_in_csv_and_ndjson() {
             cell(&lead.channel),
             cell(lead.assignee.as_deref().unwrap_or_default()),
             cell(&lead.tags.join("; ")),
-        ];
+        ]
+        .into_iter()
+        // Seeded without answers or attribution (`answers_attribution_and_consent_export_…`
+        // checks those); consent given when the lead was created, to the wording `v1`.
+        .chain(std::iter::repeat_n(String::new(), 12))
+        .chain([cell(&lead.created_at), "v1".to_owned()])
+        .chain(std::iter::repeat_n(String::new(), 4))
+        .collect::<Vec<_>>();
         let got: Vec<&str> = row.iter().collect();
         assert_eq!(got, want, "row of {}", lead.id);
     }
@@ -914,6 +921,99 @@ fn ten_thousand_leads_export_row_by_row_in_csv_and_ndjson() {
         .call("GET", "/v1/leads/export?format=xlsx", Some(&key), None)
         .problem(422);
     assert_eq!(problem.errors[0].field, "format");
+}
+
+/// Sales import exports into their CRM: a lead's answers, where it came from and the consent
+/// given travel with it, as its record gives them.
+#[test]
+fn answers_attribution_and_consent_export_as_the_record_gives_them() {
+    let worker = Worker::from_env();
+    let site = worker.new_site(&[ORIGIN]);
+    let mut body = lead(&site);
+    body["page_url"] = json!("https://www.example.com/pricing?plan=team");
+    body["first_touch"] = json!({
+        "landing_page": "https://www.example.com/?utm_source=newsletter&utm_medium=email&utm_campaign=nov&gclid=g-1&ref=p42",
+        "referrer": "https://mail.example.net/",
+    });
+    body["answers"]["interest"] = json!(["pricing", "integrations"]);
+    let answer = worker.post_lead(&body, Some(ORIGIN));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.json()["id"].as_str().expect("an id").to_owned();
+    let (_, key) = worker.api_key(&["leads:read"]);
+    let record = worker
+        .call("GET", &format!("/v1/leads/{id}"), Some(&key), None)
+        .json();
+    let export = |format: &str| {
+        let answer = worker.call(
+            "GET",
+            &format!("/v1/leads/export?format={format}&site={site}"),
+            Some(&key),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
+    };
+
+    let line: Value = serde_json::from_str(export("ndjson").trim_end()).expect("one lead");
+    for field in ["id", "email", "grade", "answers", "attribution", "consent"] {
+        assert_eq!(line[field], record[field], "{field}");
+    }
+    assert_eq!(line["answers"]["timeline"], "3_months");
+    assert_eq!(line["attribution"]["gclid"], "g-1");
+    assert_eq!(
+        line["consent"]["page_url"],
+        "https://www.example.com/pricing?plan=team"
+    );
+
+    let csv = export("csv");
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    let row = reader
+        .records()
+        .next()
+        .expect("one lead")
+        .expect("a well-formed record");
+    let column = |name: &str| {
+        let at = header.iter().position(|h| h == name);
+        row.get(at.unwrap_or_else(|| panic!("no column {name}")))
+            .expect("a cell")
+            .to_owned()
+    };
+    let answers: Value = serde_json::from_str(&column("answers")).expect("the answers as JSON");
+    assert_eq!(answers, record["answers"]);
+    for (name, want) in [
+        ("utm_source", "newsletter"),
+        ("utm_medium", "email"),
+        ("utm_campaign", "nov"),
+        ("utm_term", ""),
+        ("gclid", "g-1"),
+        ("ref", "p42"),
+        ("referrer", "https://mail.example.net/"),
+        // A click id makes it paid search, whatever the medium says.
+        ("channel", "paid_search"),
+        ("consent_text_version", "v1"),
+        (
+            "consent_page_url",
+            "https://www.example.com/pricing?plan=team",
+        ),
+        ("unsubscribed_at", ""),
+    ] {
+        assert_eq!(column(name), want, "{name}");
+    }
+    assert_eq!(
+        column("landing_page"),
+        record["attribution"]["landing_page"]
+            .as_str()
+            .expect("a landing page")
+    );
+    assert_eq!(
+        column("consent_given_at"),
+        record["consent"]["given_at"].as_str().expect("a time")
+    );
+    assert_eq!(
+        column("consent_ip"),
+        record["consent"]["ip"].as_str().unwrap_or_default()
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! SQL of the Sales API: API keys, lead lists and records, lifecycle changes, notes, erasure.
 
 use leadglue_shared::sales::{
-    ChangeRecord, ConsentRecord, FollowUpRecord, LeadChange, LeadListItem, LeadQuery, LeadRecord,
-    LeadState, Note, Status,
+    ChangeRecord, ConsentRecord, ExportedLead, FollowUpRecord, LeadChange, LeadListItem, LeadQuery,
+    LeadRecord, LeadState, Note, Status,
 };
 use leadglue_shared::webhooks::Event;
 use serde::Deserialize;
@@ -68,18 +68,50 @@ impl ListRow {
     }
 }
 
-/// The rest of a lead's record.
+/// The columns an export reads besides [`LIST_COLUMNS`].
+const EXPORT_COLUMNS: &str = "answers, attribution, consent_text_version, consent_ip, page_url,
+    confirmed_at, unsubscribed_at, last_submitted_at";
+
+/// What an export gives of a lead besides its [`ListRow`].
 #[derive(Deserialize)]
-struct DetailRow {
-    form_version: u32,
+struct ExportRow {
     answers: String,
-    score_reasons: String,
     attribution: String,
     consent_text_version: String,
     consent_ip: Option<String>,
     page_url: Option<String>,
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
+    last_submitted_at: Option<String>,
+}
+
+impl ExportRow {
+    fn into_lead(self, list: ListRow) -> Result<ExportedLead, AppError> {
+        let lead = list.into_item()?;
+        Ok(ExportedLead {
+            answers: from_json(&self.answers, "answers")?,
+            attribution: from_json(&self.attribution, "attribution")?,
+            consent: ConsentRecord {
+                // Each submission consents anew: the record is the latest one's.
+                given_at: self
+                    .last_submitted_at
+                    .unwrap_or_else(|| lead.created_at.clone()),
+                text_version: self.consent_text_version,
+                ip: self.consent_ip,
+                page_url: self.page_url,
+                confirmed_at: self.confirmed_at,
+                unsubscribed_at: self.unsubscribed_at,
+            },
+            lead,
+        })
+    }
+}
+
+/// The rest of a lead's record.
+#[derive(Deserialize)]
+struct DetailRow {
+    form_version: u32,
+    score_reasons: String,
     erased_at: Option<String>,
     spam_reason: Option<String>,
     resubmissions: u32,
@@ -197,13 +229,39 @@ impl Repo {
     /// One page of leads, newest first, after the query's cursor. Erased leads (anonymous
     /// tombstones) are not listed.
     pub async fn list_leads(&self, query: &LeadQuery) -> Result<Vec<LeadListItem>, AppError> {
+        self.select_leads(LIST_COLUMNS, query)
+            .await?
+            .results::<ListRow>()?
+            .into_iter()
+            .map(ListRow::into_item)
+            .collect()
+    }
+
+    /// A page of leads as exported: as listed, with answers, attribution and consent.
+    pub async fn export_leads(&self, query: &LeadQuery) -> Result<Vec<ExportedLead>, AppError> {
+        let rows = self
+            .select_leads(&format!("{LIST_COLUMNS}, {EXPORT_COLUMNS}"), query)
+            .await?;
+        rows.results::<ExportRow>()?
+            .into_iter()
+            .zip(rows.results::<ListRow>()?)
+            .map(|(export, list)| export.into_lead(list))
+            .collect()
+    }
+
+    /// The `columns` of a page of leads matching `query`, newest first.
+    async fn select_leads(
+        &self,
+        columns: &str,
+        query: &LeadQuery,
+    ) -> Result<worker::D1Result, AppError> {
         let f = &query.filter;
         let (after_at, after_id) = match &query.after {
             Some(cursor) => (Some(cursor.created_at.as_str()), Some(cursor.id.as_str())),
             None => (None, None),
         };
         let sql = format!(
-            "SELECT {LIST_COLUMNS} FROM leads
+            "SELECT {columns} FROM leads
              WHERE erased_at IS NULL
                AND (?1 IS NULL OR site_id = ?1)
                AND (?2 IS NULL OR form_id = ?2)
@@ -234,12 +292,7 @@ impl Repo {
             &query.limit,
             &u8::from(f.spam)
         )?;
-        stmt.all()
-            .await?
-            .results::<ListRow>()?
-            .into_iter()
-            .map(ListRow::into_item)
-            .collect()
+        Ok(stmt.all().await?)
     }
 
     /// Everything stored about a lead, in one D1 batch.
@@ -247,10 +300,8 @@ impl Repo {
         let lead = query!(
             &self.db,
             &format!(
-                "SELECT {LIST_COLUMNS}, form_version, answers, score_reasons, attribution,
-                        consent_text_version, consent_ip, page_url, confirmed_at,
-                        unsubscribed_at, erased_at, spam_reason, resubmissions,
-                        last_submitted_at
+                "SELECT {LIST_COLUMNS}, {EXPORT_COLUMNS}, form_version, score_reasons,
+                        erased_at, spam_reason, resubmissions
                  FROM leads WHERE id = ?1"
             ),
             &id
@@ -285,30 +336,14 @@ impl Repo {
         let Some(list) = lead.results::<ListRow>()?.into_iter().next() else {
             return Ok(None);
         };
-        let detail = lead
-            .results::<DetailRow>()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| AppError::Internal("the lead row vanished".into()))?;
-        let list = list.into_item()?;
+        let vanished = || AppError::Internal("the lead row vanished".into());
+        let export = lead.results::<ExportRow>()?.into_iter().next();
+        let detail = lead.results::<DetailRow>()?.into_iter().next();
+        let (export, detail) = export.zip(detail).ok_or_else(vanished)?;
         Ok(Some(LeadRecord {
+            lead: export.into_lead(list)?,
             form_version: detail.form_version,
-            answers: from_json(&detail.answers, "answers")?,
             reasons: from_json(&detail.score_reasons, "reasons")?,
-            attribution: from_json(&detail.attribution, "attribution")?,
-            consent: ConsentRecord {
-                // Each submission consents anew: the record is the latest one's.
-                given_at: detail
-                    .last_submitted_at
-                    .clone()
-                    .unwrap_or_else(|| list.created_at.clone()),
-                text_version: detail.consent_text_version,
-                ip: detail.consent_ip,
-                page_url: detail.page_url,
-                confirmed_at: detail.confirmed_at,
-                unsubscribed_at: detail.unsubscribed_at,
-            },
-            lead: list,
             follow_ups: follow_ups.results::<FollowUpRecord>()?,
             history: history.results::<ChangeRecord>()?,
             notes: notes.results::<Note>()?,
