@@ -591,11 +591,16 @@ pub struct ExportedLead {
     pub consent: ConsentRecord,
 }
 
-/// `GET /v1/leads/{id}`: everything about a lead.
+/// `GET /v1/leads/{id}`: everything about a lead. (Its fields begin as an [`ExportedLead`]'s,
+/// repeated rather than flattened: a flattened struct in a flattened struct is the flat-map
+/// serializer over again, 2 KB of the edge's wasm.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
     #[serde(flatten)]
-    pub lead: ExportedLead,
+    pub lead: LeadListItem,
+    pub answers: serde_json::Value,
+    pub attribution: serde_json::Value,
+    pub consent: ConsentRecord,
     pub form_version: u32,
     pub reasons: Vec<Reason>,
     pub follow_ups: Vec<FollowUpRecord>,
@@ -915,7 +920,9 @@ impl ExportedLead {
         let tags = lead.tags.join("; ");
         let answers = match self.answers.as_object() {
             Some(answers) if answers.is_empty() => String::new(),
-            _ => self.answers.to_string(),
+            // Not `to_string`, whose writer is a formatter: serde_json's writer into bytes is
+            // in the edge's wasm already.
+            _ => serde_json::to_string(&self.answers).unwrap_or_default(),
         };
         let attribution = CSV_COLUMNS[ATTRIBUTION_COLUMNS].iter().map(|key| {
             self.attribution

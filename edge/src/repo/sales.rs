@@ -68,13 +68,15 @@ impl ListRow {
     }
 }
 
-/// The columns an export reads besides [`LIST_COLUMNS`].
-const EXPORT_COLUMNS: &str = "answers, attribution, consent_text_version, consent_ip, page_url,
-    confirmed_at, unsubscribed_at, last_submitted_at";
+/// The columns a lead's record reads besides [`LIST_COLUMNS`]. An export reads them too.
+const DETAIL_COLUMNS: &str = "answers, attribution, consent_text_version, consent_ip, page_url,
+    confirmed_at, unsubscribed_at, last_submitted_at, form_version, score_reasons, erased_at,
+    spam_reason, resubmissions";
 
-/// What an export gives of a lead besides its [`ListRow`].
+/// The rest of a lead's record. An export reads it too and gives its first part (one row type
+/// for both rather than one each: every type D1 rows are read into is 2.8 KB of the edge's wasm).
 #[derive(Deserialize)]
-struct ExportRow {
+struct DetailRow {
     answers: String,
     attribution: String,
     consent_text_version: String,
@@ -83,10 +85,16 @@ struct ExportRow {
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
     last_submitted_at: Option<String>,
+    form_version: u32,
+    score_reasons: String,
+    erased_at: Option<String>,
+    spam_reason: Option<String>,
+    resubmissions: u32,
 }
 
-impl ExportRow {
-    fn into_lead(self, list: ListRow) -> Result<ExportedLead, AppError> {
+impl DetailRow {
+    /// The lead of `list` as exported, with this row's answers, attribution and consent.
+    fn export(&self, list: ListRow) -> Result<ExportedLead, AppError> {
         let lead = list.into_item()?;
         Ok(ExportedLead {
             answers: from_json(&self.answers, "answers")?,
@@ -95,27 +103,17 @@ impl ExportRow {
                 // Each submission consents anew: the record is the latest one's.
                 given_at: self
                     .last_submitted_at
+                    .clone()
                     .unwrap_or_else(|| lead.created_at.clone()),
-                text_version: self.consent_text_version,
-                ip: self.consent_ip,
-                page_url: self.page_url,
-                confirmed_at: self.confirmed_at,
-                unsubscribed_at: self.unsubscribed_at,
+                text_version: self.consent_text_version.clone(),
+                ip: self.consent_ip.clone(),
+                page_url: self.page_url.clone(),
+                confirmed_at: self.confirmed_at.clone(),
+                unsubscribed_at: self.unsubscribed_at.clone(),
             },
             lead,
         })
     }
-}
-
-/// The rest of a lead's record.
-#[derive(Deserialize)]
-struct DetailRow {
-    form_version: u32,
-    score_reasons: String,
-    erased_at: Option<String>,
-    spam_reason: Option<String>,
-    resubmissions: u32,
-    last_submitted_at: Option<String>,
 }
 
 /// What a change is checked against.
@@ -240,12 +238,12 @@ impl Repo {
     /// A page of leads as exported: as listed, with answers, attribution and consent.
     pub async fn export_leads(&self, query: &LeadQuery) -> Result<Vec<ExportedLead>, AppError> {
         let rows = self
-            .select_leads(&format!("{LIST_COLUMNS}, {EXPORT_COLUMNS}"), query)
+            .select_leads(&format!("{LIST_COLUMNS}, {DETAIL_COLUMNS}"), query)
             .await?;
-        rows.results::<ExportRow>()?
-            .into_iter()
+        rows.results::<DetailRow>()?
+            .iter()
             .zip(rows.results::<ListRow>()?)
-            .map(|(export, list)| export.into_lead(list))
+            .map(|(detail, list)| detail.export(list))
             .collect()
     }
 
@@ -299,11 +297,7 @@ impl Repo {
     pub async fn lead_record(&self, id: &str) -> Result<Option<LeadRecord>, AppError> {
         let lead = query!(
             &self.db,
-            &format!(
-                "SELECT {LIST_COLUMNS}, {EXPORT_COLUMNS}, form_version, score_reasons,
-                        erased_at, spam_reason, resubmissions
-                 FROM leads WHERE id = ?1"
-            ),
+            &format!("SELECT {LIST_COLUMNS}, {DETAIL_COLUMNS} FROM leads WHERE id = ?1"),
             &id
         )?;
         let follow_ups = query!(
@@ -336,12 +330,22 @@ impl Repo {
         let Some(list) = lead.results::<ListRow>()?.into_iter().next() else {
             return Ok(None);
         };
-        let vanished = || AppError::Internal("the lead row vanished".into());
-        let export = lead.results::<ExportRow>()?.into_iter().next();
-        let detail = lead.results::<DetailRow>()?.into_iter().next();
-        let (export, detail) = export.zip(detail).ok_or_else(vanished)?;
+        let detail = lead
+            .results::<DetailRow>()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("the lead row vanished".into()))?;
+        let ExportedLead {
+            lead,
+            answers,
+            attribution,
+            consent,
+        } = detail.export(list)?;
         Ok(Some(LeadRecord {
-            lead: export.into_lead(list)?,
+            lead,
+            answers,
+            attribution,
+            consent,
             form_version: detail.form_version,
             reasons: from_json(&detail.score_reasons, "reasons")?,
             follow_ups: follow_ups.results::<FollowUpRecord>()?,
