@@ -276,10 +276,25 @@ fn is_web_url(value: &str) -> bool {
 }
 
 /// An origin as browsers serialise it (<https://html.spec.whatwg.org/#ascii-serialisation-of-an-origin>):
-/// lower-case `http`/`https` scheme and host, the port only when it is not the scheme's default.
-/// `None` when the text is not such an origin.
+/// lower-case `http`/`https` scheme and host, the port only when it is not the scheme's default,
+/// an internationalised domain in its ASCII (`xn--`) form. `None` when the text is not such an
+/// origin.
 pub fn normalise_origin(value: &str) -> Option<String> {
-    let value = value.trim().to_ascii_lowercase();
+    let value = value.trim();
+    if !value.is_ascii() {
+        // `https://münchen.de` arrives from browsers as `https://xn--mnchen-3ya.de`: only the
+        // URL parser's IDNA knows that form, and only an origin's URL has the root as its path.
+        let url = url::Url::parse(value).ok()?;
+        let bare = url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+            && url.password().is_none();
+        return bare
+            .then(|| url.origin().ascii_serialization())
+            .and_then(|ascii| normalise_origin(&ascii));
+    }
+    let value = value.to_ascii_lowercase();
     let value = value.strip_suffix('/').unwrap_or(&value);
     let (scheme, rest) = value.split_once("://")?;
     let default_port = match scheme {
@@ -341,6 +356,9 @@ mod tests {
     #[case("http://127.0.0.1:8787", "http://127.0.0.1:8787")]
     #[case("http://localhost:08787", "http://localhost:8787")]
     #[case("http://[::1]:8080", "http://[::1]:8080")]
+    #[case("https://münchen.de", "https://xn--mnchen-3ya.de")]
+    #[case(" https://Bücher.example:443/ ", "https://xn--bcher-kva.example")]
+    #[case("https://東京.example:8443", "https://xn--1lqs71d.example:8443")]
     fn normalises_origins_as_browsers_send_them(#[case] input: &str, #[case] expected: &str) {
         assert_eq!(normalise_origin(input).as_deref(), Some(expected));
     }
@@ -355,6 +373,11 @@ mod tests {
     #[case("https://example.com:")]
     #[case("https://a..b")]
     #[case("*")]
+    #[case("https://münchen.de/path")]
+    #[case("https://münchen.de?q")]
+    #[case("https://user@münchen.de")]
+    #[case("ftp://münchen.de")]
+    #[case("https://exa mplé.com")]
     fn refuses_what_is_not_an_origin(#[case] input: &str) {
         assert_eq!(normalise_origin(input), None);
     }

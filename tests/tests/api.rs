@@ -302,6 +302,37 @@ fn a_post_from_an_origin_the_site_does_not_allow_is_refused() {
     assert_eq!(worker.lead_count(&site), 0);
 }
 
+/// A marketer may write their domain as people read it; browsers send it in its ASCII form.
+#[test]
+fn an_origin_given_with_an_internationalised_domain_takes_leads_from_its_ascii_form() {
+    let worker = Worker::from_env();
+    let label = unique("bücher").replace('-', "");
+    let site = worker.new_site(&[&format!("https://{label}.example")]);
+    let read = worker.call(
+        "GET",
+        &format!("/v1/admin/sites/{site}"),
+        Some(worker.admin_token()),
+        None,
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+    let stored = read.json()["allowed_origins"][0]
+        .as_str()
+        .expect("an origin")
+        .to_owned();
+    assert!(
+        stored.starts_with("https://xn--") && stored.is_ascii(),
+        "stored as browsers send it: {stored}"
+    );
+
+    let answer = worker.post_lead(&lead(&site), Some(&stored));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some(stored.as_str())
+    );
+    assert_eq!(worker.lead_count(&site), 1);
+}
+
 #[test]
 fn errors_are_readable_by_allowed_origins() {
     let worker = Worker::from_env();
