@@ -283,16 +283,11 @@ pub fn normalise_origin(value: &str) -> Option<String> {
     let value = value.trim();
     if !value.is_ascii() {
         // `https://münchen.de` arrives from browsers as `https://xn--mnchen-3ya.de`: only the
-        // URL parser's IDNA knows that form, and only an origin's URL has the root as its path.
+        // URL parser's IDNA knows that form. An origin's URL is its ASCII form plus `/`, with
+        // nothing else (the checks below refuse a path, query or credentials).
         let url = url::Url::parse(value).ok()?;
-        let bare = url.path() == "/"
-            && url.query().is_none()
-            && url.fragment().is_none()
-            && url.username().is_empty()
-            && url.password().is_none();
-        return bare
-            .then(|| url.origin().ascii_serialization())
-            .and_then(|ascii| normalise_origin(&ascii));
+        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        return bare.then(|| normalise_origin(url.as_str())).flatten();
     }
     let value = value.to_ascii_lowercase();
     let value = value.strip_suffix('/').unwrap_or(&value);
