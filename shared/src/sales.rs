@@ -591,9 +591,7 @@ pub struct ExportedLead {
     pub consent: ConsentRecord,
 }
 
-/// `GET /v1/leads/{id}`: everything about a lead. (Its fields begin as an [`ExportedLead`]'s,
-/// repeated rather than flattened: a flattened struct in a flattened struct is the flat-map
-/// serializer over again, 2 KB of the edge's wasm.)
+/// `GET /v1/leads/{id}`: everything about a lead. Its first fields are an [`ExportedLead`]'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
     #[serde(flatten)]

@@ -283,8 +283,8 @@ pub fn normalise_origin(value: &str) -> Option<String> {
     let value = value.trim();
     if !value.is_ascii() {
         // `https://münchen.de` arrives from browsers as `https://xn--mnchen-3ya.de`: only the
-        // URL parser's IDNA knows that form. An origin's URL is its ASCII form plus `/`, with
-        // nothing else (the checks below refuse a path, query or credentials).
+        // URL parser's IDNA knows that form. An origin's URL is its ASCII form plus `/`: a path,
+        // query or fragment is refused here, credentials by the host check below.
         let url = url::Url::parse(value).ok()?;
         let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
         return bare.then(|| normalise_origin(url.as_str())).flatten();
