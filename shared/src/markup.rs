@@ -299,7 +299,11 @@ mod tests {
             root.contains(&format!(r#" data-cannot-send="{CANNOT_SEND}""#)),
             "{root}"
         );
-        for place in [r#"data-testid="general-error""#, r#"role="status""#] {
+        // Found by these test ids (the snippet's and the loader's selectors).
+        for place in [
+            r#"data-testid="general-error""#,
+            r#"data-testid="announcer""#,
+        ] {
             assert!(html.contains(place), "{place}");
         }
     }
