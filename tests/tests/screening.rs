@@ -2,7 +2,7 @@
 //! render tokens), Turnstile, per-IP and per-site rate limits, and the same person sending the
 //! form twice.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leadglue_tests::{Answer, ORIGIN, Worker, lead, unique};
 use serde_json::{Value, json};
@@ -225,6 +225,24 @@ fn the_same_email_within_the_window_updates_the_first_lead() {
     assert_ne!(id(&a), id(&b));
 }
 
+/// Waits, if fewer than `needed` are left, for the local rate limiter's next window. Miniflare's
+/// limiter counts in fixed windows of the clock (`Date.now() / period`, a minute here) and forgets
+/// every count when one turns: a step that needs a count to hold must not straddle that moment.
+fn with_window_left(needed: Duration) {
+    const WINDOW_MS: u128 = 60_000;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis();
+    let left = WINDOW_MS - now % WINDOW_MS;
+    if left < needed.as_millis() {
+        // A little past the turn, so that the Worker's clock has turned too.
+        std::thread::sleep(Duration::from_millis(
+            u64::try_from(left).expect("under a minute") + 100,
+        ));
+    }
+}
+
 /// The Worker running `edge/wrangler.toml` as shipped: 20 leads a minute per IP, 1,000 per
 /// site. (Under `wrangler dev` the visitor's IP is whatever `CF-Connecting-IP` says; on
 /// Cloudflare it is set by the edge, not the client.)
@@ -246,7 +264,10 @@ fn rate_limits_answer_429_with_retry_after_and_store_nothing() {
         )
     };
 
-    // One visitor: limited after 20 (or up to 40, should a minute's window turn meanwhile).
+    // One visitor: limited after 20 (or up to 40, should a minute's window turn meanwhile). The
+    // stranger's request below needs the count to hold after the limit, so this part starts in a
+    // window with time to spare (it takes 1–2 s).
+    with_window_left(Duration::from_secs(20));
     let ip = format!("198.51.100.{}", std::process::id() % 250);
     let mut accepted: i64 = 0;
     let limited = loop {
