@@ -1,11 +1,13 @@
-// `wrangler dev` for benchmarks, through wrangler's own start-up API (`unstable_startWorker`)
-// so that its DevTools inspector can be left off, which the command line cannot do.
+// `wrangler dev` for tests and benchmarks, through wrangler's own start-up API
+// (`unstable_startWorker`) so that its DevTools inspector can be left off, which the command
+// line cannot do.
 //
 // Why: with the inspector on, wrangler's inspector proxy turns on DevTools' Network domain and
 // relays every event of every subrequest (each D1 query among them) to the wrangler process,
 // which appends it to its debug log file. That cost ~2.5 ms of CPU per D1 query on the
 // benchmark machine (wrangler and its proxy together), more than the Worker's own work, and
-// exists only under `wrangler dev`. Benchmarks measure the Worker, so they run without it.
+// exists only under `wrangler dev`. Benchmarks measure the Worker, so they run without it, and
+// so do tests, which gain its speed and no behaviour (`cargo xtask dev` keeps the inspector).
 //
 // Arguments, as `wrangler dev` takes them: --config FILE --port P --persist-to DIR
 // [--var NAME:VALUE]... [--test-scheduled]. Runs until killed (xtask stops its process group).

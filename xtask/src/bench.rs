@@ -537,7 +537,6 @@ end
             vars: Vec::new(),
             tmpdir: None,
             config: Some(&config),
-            no_inspector: true,
         })?;
         let writes = load(&wrk, &floor, "/", 8, Some(&script))?;
         drop(floor);
@@ -948,7 +947,6 @@ impl BenchWorker {
             vars: dev::local_vars(port, &sink, "resend"),
             tmpdir: None,
             config: Some(&config),
-            no_inspector: true,
         })?;
         ureq::put(format!("{}/v1/admin/sites/bench", worker.base_url))
             .header("authorization", format!("Bearer {}", secrets.admin_token))

@@ -68,7 +68,6 @@ pub fn run(dir: &Path, sink: &MailSink, config: Option<&Path>) -> Result<()> {
             vars: dev::local_vars(port, sink, "resend"),
             tmpdir: None,
             config,
-            no_inspector: false,
         })
     };
     let admin_token = dev::local_secrets()?.admin_token;

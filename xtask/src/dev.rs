@@ -27,7 +27,6 @@ pub fn run(args: &[String]) -> Result<()> {
         vars: local_vars(port, &sink, "resend"),
         tmpdir: None,
         config: None,
-        no_inspector: false,
     })?;
     seed_demo_site(&worker.base_url, &secrets.admin_token)?;
     let api_key = crate::keys::create(

@@ -72,7 +72,6 @@ pub fn run(args: &[String]) -> Result<()> {
             vars: dev::local_vars(port, &sink, provider),
             tmpdir,
             config,
-            no_inspector: false,
         })
     };
     let start = |provider: &str, state: &Path, tmpdir: Option<&Path>| {

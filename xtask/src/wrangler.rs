@@ -74,8 +74,11 @@ pub fn d1_execute(state: &Path, sql: &str) -> Result<()> {
 pub struct Options<'a> {
     pub port: u16,
     pub state: &'a Path,
-    /// Tests: own process group (so the whole tree can be stopped), warnings only, no fixed
-    /// inspector port. Dev: shares the terminal, so Ctrl-C stops it with xtask.
+    /// Tests and benchmarks: own process group (so the whole tree can be stopped), warnings
+    /// only, and no DevTools inspector, which relays every subrequest's network events (each D1
+    /// query among them) to wrangler's debug log at a cost larger than the Worker's own work
+    /// (see `xtask/wrangler-dev.mjs`). Dev: the wrangler command line, sharing the terminal
+    /// (Ctrl-C stops it with xtask), inspector on for DevTools.
     pub isolated: bool,
     /// Plain variables (`--var NAME:VALUE`); secrets come from `edge/.dev.vars`.
     pub vars: Vec<(String, String)>,
@@ -84,19 +87,14 @@ pub struct Options<'a> {
     /// Another configuration than `edge/wrangler.toml` (it must sit beside it: its paths are
     /// relative).
     pub config: Option<&'a Path>,
-    /// Benchmarks: without wrangler's DevTools inspector, which relays every subrequest's
-    /// network events to wrangler's debug log at a cost larger than the Worker's own work
-    /// (see `xtask/wrangler-dev.mjs`). Needs `isolated` and a `config`.
-    pub no_inspector: bool,
 }
 
 impl Wrangler {
     pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
-        let mut cmd = if opts.no_inspector {
-            let config = opts.config.ok_or("no_inspector needs a config")?;
-            if !opts.isolated {
-                return Err("no_inspector needs isolated (its own process group)".into());
-            }
+        let mut cmd = if opts.isolated {
+            let config = opts
+                .config
+                .map_or_else(|| root().join("edge/wrangler.toml"), Path::to_path_buf);
             let mut cmd = in_edge(Command::new("node"));
             cmd.arg(root().join("xtask/wrangler-dev.mjs"))
                 .arg("--config")
@@ -127,9 +125,6 @@ impl Wrangler {
         }
         if opts.isolated {
             use std::os::unix::process::CommandExt;
-            if !opts.no_inspector {
-                cmd.args(["--log-level", "warn", "--inspector-port", "0"]);
-            }
             cmd.process_group(0);
         }
         let child = cmd
