@@ -502,7 +502,8 @@ pub fn render(template: Template, cx: &MessageContext<'_>) -> Rendered {
     let link = |href: &str, label: &str| format!("<a href=\"{}\">{}</a>", attr(href), esc(label));
     let accent = cx.brand_color.unwrap_or("#1d4ed8");
     let mut html = format!(
-        "<!doctype html><html><head><style>a{{color:{}}}</style></head><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#1f2933;border-top:4px solid {}\">",
+        "{}<style>a{{color:{}}}</style></head><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#1f2933;border-top:4px solid {}\">",
+        html_head(cx.locale, &subject),
         attr(accent),
         attr(accent)
     );
@@ -583,21 +584,34 @@ pub fn render_sales_alert(lead: &LeadSummary<'_>) -> Rendered {
     lines.push(line(copy.alert_id, lead.lead_id));
     lines.push(copy.alert_call.to_owned());
     let esc = |s: &str| html_escape::encode_safe(s).into_owned();
+    let subject = one_line(&fill(
+        copy.alert_subject,
+        &[("name", lead.name), ("site", lead.site_name)],
+    ));
     let html = format!(
-        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif\">{}</body></html>",
+        "{}</head><body style=\"font-family:system-ui,sans-serif\">{}</body></html>",
+        html_head(lead.locale, &subject),
         lines
             .iter()
             .map(|l| format!("<p>{}</p>", esc(l)))
             .collect::<String>()
     );
     Rendered {
-        subject: one_line(&fill(
-            copy.alert_subject,
-            &[("name", lead.name), ("site", lead.site_name)],
-        )),
+        subject,
         text: lines.join("\n") + "\n",
         html,
     }
+}
+
+/// An email's HTML up to the end of its head, which the caller closes: its language and its
+/// subject as the title, which screen readers and mail programs that show HTML as a page go by
+/// (WCAG's "language of page" and "page titled").
+fn html_head(locale: Locale, subject: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>",
+        locale.as_str(),
+        html_escape::encode_safe(subject)
+    )
 }
 
 /// Header-safe: control characters (CR and LF among them) become spaces.
@@ -1009,6 +1023,48 @@ mod tests {
         // A value that looks like a placeholder is kept as the visitor wrote it.
         let m = render(Template::Welcome, &cx("Ada", Some("{site}")));
         assert!(m.text.contains("\u{201c}{site}\u{201d}"), "{}", m.text);
+    }
+
+    /// Screen readers read an email in the site's language, and mail programs that open it as
+    /// a page show its subject as the title (escaped: the site's name is in it).
+    #[test]
+    fn every_email_says_its_language_and_has_its_subject_as_its_title() {
+        let head = |html: &str, locale: Locale, subject: &str| {
+            let lang = format!("<!doctype html><html lang=\"{}\"><head>", locale.as_str());
+            let title = format!("<title>{}</title>", html_escape::encode_safe(subject));
+            assert!(html.starts_with(&lang), "{html}");
+            assert!(html.contains(&title), "{title} in {html}");
+        };
+        for locale in Locale::ALL {
+            for template in [
+                Template::Welcome,
+                Template::CheckIn,
+                Template::Resources,
+                Template::LastNote,
+                Template::Confirm,
+            ] {
+                let mut c = cx("Ada", None);
+                c.site_name = "Fish & <Chips>";
+                c.locale = locale;
+                c.confirm_url = Some("https://edge.example/v1/confirm/xyz");
+                let m = render(template, &c);
+                assert!(m.subject.contains("Fish & <Chips>"), "{}", m.subject);
+                head(&m.html, locale, &m.subject);
+            }
+            let alert = render_sales_alert(&LeadSummary {
+                site_name: "Fish & <Chips>",
+                name: "Ada",
+                email: "ada@example.com",
+                company: None,
+                phone: None,
+                message: None,
+                grade: "hot",
+                score: 90,
+                lead_id: "lead-1",
+                locale,
+            });
+            head(&alert.html, locale, &alert.subject);
+        }
     }
 
     #[test]
