@@ -533,7 +533,7 @@ end
         let floor = Wrangler::start(&Options {
             port: wrangler::free_port()?,
             state: &state,
-            isolated: true,
+            inspector: false,
             vars: Vec::new(),
             tmpdir: None,
             config: Some(&config),
@@ -943,7 +943,7 @@ impl BenchWorker {
         let worker = Wrangler::start(&Options {
             port,
             state: &state,
-            isolated: true,
+            inspector: false,
             vars: dev::local_vars(port, &sink, "resend"),
             tmpdir: None,
             config: Some(&config),

@@ -64,7 +64,7 @@ pub fn run(dir: &Path, sink: &MailSink, config: Option<&Path>) -> Result<()> {
         Wrangler::start(&Options {
             port,
             state: &state,
-            isolated: true,
+            inspector: false,
             vars: dev::local_vars(port, sink, "resend"),
             tmpdir: None,
             config,

@@ -23,7 +23,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let worker = Wrangler::start(&Options {
         port,
         state: &state,
-        isolated: false,
+        inspector: true,
         vars: local_vars(port, &sink, "resend"),
         tmpdir: None,
         config: None,
@@ -66,7 +66,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  API description: {base}/v1/openapi.json (docs/api.md)");
     println!("  Stop with Ctrl-C.");
     println!();
-    worker.wait()
+    worker.run_until_stopped()
 }
 
 /// Local secrets for `wrangler dev`, from `edge/.dev.vars` (wrangler's file for them,

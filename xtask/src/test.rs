@@ -68,7 +68,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Wrangler::start(&Options {
             port,
             state,
-            isolated: true,
+            inspector: false,
             vars: dev::local_vars(port, &sink, provider),
             tmpdir,
             config,

@@ -2,15 +2,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{Result, root, run};
 
 /// A running `wrangler dev`, stopped when dropped.
 pub struct Wrangler {
+    /// wrangler, the leader of a process group of its own: its esbuild and workerd are in the
+    /// group too, and are stopped with it, as a whole, on drop.
     child: Child,
-    /// Whether it runs in its own process group (stopped as a whole on drop).
-    own_group: bool,
     /// Already stopped and reaped (by [`Wrangler::kill_hard`]): nothing left for drop to do.
     gone: bool,
     pub base_url: String,
@@ -74,12 +76,11 @@ pub fn d1_execute(state: &Path, sql: &str) -> Result<()> {
 pub struct Options<'a> {
     pub port: u16,
     pub state: &'a Path,
-    /// Tests and benchmarks: own process group (so the whole tree can be stopped), warnings
-    /// only, and no DevTools inspector, which relays every subrequest's network events (each D1
-    /// query among them) to wrangler's debug log at a cost larger than the Worker's own work
-    /// (see `xtask/wrangler-dev.mjs`). Dev: the wrangler command line, sharing the terminal
-    /// (Ctrl-C stops it with xtask), inspector on for DevTools.
-    pub isolated: bool,
+    /// Dev: the wrangler command line, with its DevTools inspector. Tests and benchmarks: no
+    /// inspector, which relays every subrequest's network events (each D1 query among them) to
+    /// wrangler's debug log at a cost larger than the Worker's own work (see
+    /// `xtask/wrangler-dev.mjs`), and warnings only.
+    pub inspector: bool,
     /// Plain variables (`--var NAME:VALUE`); secrets come from `edge/.dev.vars`.
     pub vars: Vec<(String, String)>,
     /// Where workerd keeps its temporary files (the .eml files of `send_email`, among them).
@@ -91,7 +92,16 @@ pub struct Options<'a> {
 
 impl Wrangler {
     pub fn start(opts: &Options<'_>) -> Result<Wrangler> {
-        let mut cmd = if opts.isolated {
+        let mut cmd = if opts.inspector {
+            let mut cmd = wrangler();
+            if let Some(config) = opts.config {
+                cmd.arg("--config").arg(config);
+            }
+            cmd.args(["dev", "--ip", "127.0.0.1"])
+                .arg("--show-interactive-dev-session=false")
+                .arg("--port");
+            cmd
+        } else {
             let config = opts
                 .config
                 .map_or_else(|| root().join("edge/wrangler.toml"), Path::to_path_buf);
@@ -99,15 +109,6 @@ impl Wrangler {
             cmd.arg(root().join("xtask/wrangler-dev.mjs"))
                 .arg("--config")
                 .arg(config)
-                .arg("--port");
-            cmd
-        } else {
-            let mut cmd = wrangler();
-            if let Some(config) = opts.config {
-                cmd.arg("--config").arg(config);
-            }
-            cmd.args(["dev", "--ip", "127.0.0.1"])
-                .arg("--show-interactive-dev-session=false")
                 .arg("--port");
             cmd
         };
@@ -123,7 +124,8 @@ impl Wrangler {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             cmd.env("TMPDIR", dir);
         }
-        if opts.isolated {
+        // A group of its own, so that the whole tree can be stopped (see `run_until_stopped`).
+        {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
         }
@@ -132,7 +134,6 @@ impl Wrangler {
             .map_err(|e| format!("could not start wrangler: {e}"))?;
         let mut wrangler = Wrangler {
             child,
-            own_group: opts.isolated,
             gone: false,
             base_url: format!("http://127.0.0.1:{}", opts.port),
         };
@@ -166,12 +167,8 @@ impl Wrangler {
         ))
     }
 
-    /// Resident memory of the workerd processes this wrangler runs (in its own process group,
-    /// so only when started `isolated`), in KiB.
+    /// Resident memory of the workerd processes this wrangler runs, in KiB.
     pub fn workerd_rss_kib(&self) -> Option<u64> {
-        if !self.own_group {
-            return None;
-        }
         let mut total = 0;
         for (pid, comm) in group_members(self.child.id()) {
             if comm != "workerd" {
@@ -189,12 +186,9 @@ impl Wrangler {
     }
 
     /// CPU time the Worker runtime has used so far, in ms: the workerd processes of this
-    /// wrangler's group (so only when started `isolated`) other than the dev proxy in front of
-    /// it (the one listening on our port), which production does not have. Linux only.
+    /// wrangler's group other than the dev proxy in front of it (the one listening on our
+    /// port), which production does not have. Linux only.
     pub fn runtime_cpu_ms(&self) -> Option<f64> {
-        if !self.own_group {
-            return None;
-        }
         let proxy = format!("entry=127.0.0.1:{}", self.base_url.rsplit(':').next()?);
         let mut ticks = 0;
         for (pid, comm) in group_members(self.child.id()) {
@@ -216,11 +210,7 @@ impl Wrangler {
     /// Kills wrangler and its workerd at once with SIGKILL, as a crash or an OOM killer would:
     /// no graceful shutdown, nothing flushed. Returns once no process of the group is left
     /// (a restart on the same state must not race the dying workerd for its SQLite files).
-    /// Only for a Wrangler started `isolated` (its own process group).
     pub fn kill_hard(mut self) -> Result<()> {
-        if !self.own_group {
-            return Err("kill_hard needs a wrangler started isolated (its own group)".into());
-        }
         let group = self.child.id();
         let status = Command::new("kill")
             .args(["-KILL", "--", &format!("-{group}")])
@@ -243,15 +233,51 @@ impl Wrangler {
         Ok(())
     }
 
-    /// Waits until wrangler exits (dev: until Ctrl-C).
-    pub fn wait(mut self) -> Result<()> {
-        let status = self.child.wait().map_err(|e| e.to_string())?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("wrangler dev exited ({status})"))
+    /// Runs until wrangler exits, or until xtask is told to stop: Ctrl-C, a `kill`, or the
+    /// terminal closing (unless started under `nohup`). Drop then stops wrangler's whole group,
+    /// which would otherwise live on, holding the port.
+    pub fn run_until_stopped(mut self) -> Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut signals = vec![SIGINT, SIGTERM];
+        if !ignored(SIGHUP) {
+            signals.push(SIGHUP);
+        }
+        for signal in signals {
+            signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+        }
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("wrangler dev exited ({status})"))
+                };
+            }
+            if stop.load(Ordering::Relaxed) {
+                eprintln!("xtask: stopping wrangler dev");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Whether this process ignores `signal` (as `nohup` has it ignore SIGHUP). Linux only.
+fn ignored(signal: i32) -> bool {
+    ignored_in(
+        &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+        signal,
+    )
+}
+
+/// The same, read from the `SigIgn` mask of a `/proc/PID/status`.
+fn ignored_in(status: &str, signal: i32) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 impl Drop for Wrangler {
@@ -259,21 +285,21 @@ impl Drop for Wrangler {
         if self.gone {
             return;
         }
-        if self.own_group {
-            // wrangler runs workerd as a child: signal the whole group.
-            let group = format!("-{}", self.child.id());
-            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+        // wrangler runs esbuild and workerd as children: signal the whole group, and wait
+        // for all of it (workerd outlives wrangler by a moment), so that the port and the
+        // state are free when this returns.
+        let id = self.child.id();
+        let group = format!("-{id}");
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let _ = self.child.try_wait();
+            if group_members(id).is_empty() {
+                return;
             }
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        } else {
-            let _ = self.child.kill();
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
@@ -342,4 +368,24 @@ pub fn derived_config(name: &str, rate_limit: u32, consumer: bool) -> Result<Pat
     let path = edge.join(format!("wrangler.{name}.toml"));
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ignored_in;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE};
+
+    #[test]
+    fn a_signal_is_ignored_when_its_bit_is_in_the_mask() {
+        // As under `nohup` from a shell that ignores SIGPIPE too: bits 1 and 13.
+        let status = "Name:\txtask\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\n";
+        assert!(ignored_in(status, SIGHUP));
+        assert!(ignored_in(status, SIGPIPE));
+        assert!(!ignored_in(status, SIGINT));
+        assert!(!ignored_in("SigIgn:\t0000000000000000\n", SIGHUP));
+        assert!(
+            !ignored_in("", SIGHUP),
+            "no mask: nothing known to be ignored"
+        );
+    }
 }
