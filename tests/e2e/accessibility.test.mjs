@@ -1,14 +1,14 @@
 // What people read, against WCAG 2.2 A and AA as axe-core checks it automatically: the form in
 // each state a visitor meets it in (the static markup the snippet shows, the widget's first step,
-// its errors, the qualification step and the thank-you), then the welcome email it brings and
-// the pages its unsubscribe link opens. Of the demo page only the widget's shadow root is
+// each step with its errors, the offer of a call and the thank-you), then the welcome email it
+// brings and the pages its unsubscribe link opens. Of the demo page only the widget's shadow root is
 // checked: the page around it stands in for a marketer's. (What axe cannot judge, such as the
 // order of focus and what is announced, has tests of its own in widget.test.mjs.)
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { base, eventually, root, uniqueEmail, withBrowser } from "./support.mjs";
+import { base, eventually, root, shownAsHtml, uniqueEmail, warm, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -48,8 +48,6 @@ const mailTo = (to) => {
     .map((r) => r.email);
 };
 
-const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
-const shownAsHtml = (p) => p.getByTestId("leadglue").evaluate((el) => el.hasAttribute("data-render-token"));
 
 describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
   test("the form breaks no rule in any state a visitor meets it in", async () => {

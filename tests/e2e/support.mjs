@@ -131,6 +131,13 @@ export async function widgetPage(page, path, siteId, formId, source) {
   await page.goto(`${base}${path}`);
 }
 
+/** Answers to the demo form's questions, as a visitor interested but in no hurry gives them. */
+export const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
+
+/** Whether the form on `page` is still the static markup the snippet showed (no takeover yet). */
+export const shownAsHtml = (page) =>
+  page.getByTestId("leadglue").evaluate((el) => el.hasAttribute("data-render-token"));
+
 /** A unique, SQL-safe address for one test's visitor. */
 export const uniqueEmail = (tag) =>
   `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;

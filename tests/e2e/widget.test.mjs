@@ -12,9 +12,11 @@ import {
   publishedSnippets,
   putSite,
   root,
+  shownAsHtml,
   snippet,
   snippetHash,
   uniqueEmail,
+  warm,
   widgetPage,
   withBrowser,
 } from "./support.mjs";
@@ -23,7 +25,6 @@ const ctx = withBrowser();
 let page, form, demo;
 beforeEach(() => ({ page, form, demo } = ctx));
 
-const warm = { timeline: "3_months", role: "influencer", size: "11_50", followUp: "send_information" };
 
 const leadsFor = (email) =>
   d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
@@ -324,7 +325,6 @@ describe("embedding", () => {
 describe("before the widget loads", () => {
   const requested = (p, test) =>
     p.evaluate((source) => performance.getEntriesByType("resource").some((e) => new RegExp(source).test(e.name)), test.source);
-  const shownAsHtml = (p) => p.getByTestId("leadglue").evaluate((el) => el.hasAttribute("data-render-token"));
   /** The form says it cannot be sent, where its errors go and to screen readers. */
   const saysItCannotBeSent = async () => {
     await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
