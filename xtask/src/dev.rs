@@ -66,7 +66,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  API description: {base}/v1/openapi.json (docs/api.md)");
     println!("  Stop with Ctrl-C.");
     println!();
-    worker.run_until_stopped()
+    worker.wait()
 }
 
 /// Local secrets for `wrangler dev`, from `edge/.dev.vars` (wrangler's file for them,

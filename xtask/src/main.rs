@@ -28,6 +28,10 @@ type Result<T, E = String> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(err) = wrangler::stop_on_signals() {
+        eprintln!("xtask: {err}");
+        return ExitCode::FAILURE;
+    }
     let result = match args.first().map(String::as_str) {
         Some("dev") => dev::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
@@ -38,6 +42,10 @@ fn main() -> ExitCode {
         Some("api-key") => keys::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
+    while wrangler::stopping() {
+        // The signal handler is stopping the Workers, and then exits.
+        std::thread::park();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

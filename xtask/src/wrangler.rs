@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -124,7 +124,7 @@ impl Wrangler {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             cmd.env("TMPDIR", dir);
         }
-        // A group of its own, so that the whole tree can be stopped (see `run_until_stopped`).
+        // A group of its own, so that the whole tree can be stopped (see `stop_on_signals`).
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
@@ -132,6 +132,9 @@ impl Wrangler {
         let child = cmd
             .spawn()
             .map_err(|e| format!("could not start wrangler: {e}"))?;
+        if let Ok(mut running) = RUNNING.lock() {
+            running.push(child.id());
+        }
         let mut wrangler = Wrangler {
             child,
             gone: false,
@@ -221,6 +224,7 @@ impl Wrangler {
         }
         let _ = self.child.wait();
         self.gone = true;
+        forget(group);
         // workerd is wrangler's child: once wrangler is reaped it is reparented and reaped
         // elsewhere, so wait until no live process is left in the group.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -233,34 +237,69 @@ impl Wrangler {
         Ok(())
     }
 
-    /// Runs until wrangler exits, or until xtask is told to stop: Ctrl-C, a `kill`, or the
-    /// terminal closing (unless started under `nohup`). Drop then stops wrangler's whole group,
-    /// which would otherwise live on, holding the port.
-    pub fn run_until_stopped(mut self) -> Result<()> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut signals = vec![SIGINT, SIGTERM];
-        if !ignored(SIGHUP) {
-            signals.push(SIGHUP);
-        }
-        for signal in signals {
-            signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
-        }
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("wrangler dev exited ({status})"))
-                };
-            }
-            if stop.load(Ordering::Relaxed) {
-                eprintln!("xtask: stopping wrangler dev");
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(200));
+    /// Waits until wrangler exits (dev: until xtask is told to stop, see [`stop_on_signals`]).
+    pub fn wait(mut self) -> Result<()> {
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("wrangler dev exited ({status})"))
         }
     }
+}
+
+/// The process groups of the Workers running now (each led by its wrangler).
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Set once a signal has asked xtask to stop.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// However xtask is asked to stop (Ctrl-C, a `kill`, the terminal closing unless under `nohup`),
+/// stops every Worker it started, each a process group of its own that the signal does not
+/// reach, and waits until none of them is left, so that no wrangler, esbuild or workerd lives
+/// on holding a port; then exits as the signal would have it.
+pub fn stop_on_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut wanted = vec![SIGINT, SIGTERM];
+    if !ignored(SIGHUP) {
+        wanted.push(SIGHUP);
+    }
+    let mut signals = signal_hook::iterator::Signals::new(wanted).map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            STOPPING.store(true, Ordering::SeqCst);
+            let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+            if !groups.is_empty() {
+                eprintln!("xtask: stopping the Workers it started");
+            }
+            for group in groups {
+                stop_group(group);
+            }
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+
+/// Whether a signal has asked xtask to stop: what fails from then on (a Worker gone, tests that
+/// lost theirs) is the stop, not a failure to report; the handler exits soon.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
+/// Stops process group `group`: SIGTERM, then SIGKILL if any of it is left after 5 s. Returns
+/// once none of it is left (workerd outlives wrangler by a moment), so that its port and state
+/// are free.
+fn stop_group(group: u32) {
+    let target = format!("-{group}");
+    let _ = Command::new("kill").args(["-TERM", "--", &target]).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if group_members(group).is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &target]).status();
 }
 
 /// Whether this process ignores `signal` (as `nohup` has it ignore SIGHUP). Linux only.
@@ -285,22 +324,18 @@ impl Drop for Wrangler {
         if self.gone {
             return;
         }
-        // wrangler runs esbuild and workerd as children: signal the whole group, and wait
-        // for all of it (workerd outlives wrangler by a moment), so that the port and the
-        // state are free when this returns.
-        let id = self.child.id();
-        let group = format!("-{id}");
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let _ = self.child.try_wait();
-            if group_members(id).is_empty() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // wrangler runs esbuild and workerd as children: stop the whole group.
+        let group = self.child.id();
+        stop_group(group);
         let _ = self.child.wait();
+        forget(group);
+    }
+}
+
+/// Takes `group` off the Workers [`stop_on_signals`] would stop.
+fn forget(group: u32) {
+    if let Ok(mut running) = RUNNING.lock() {
+        running.retain(|&g| g != group);
     }
 }
 
