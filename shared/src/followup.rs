@@ -992,13 +992,7 @@ mod tests {
     #[test]
     fn every_language_renders_every_template_whole_and_escaped() {
         for locale in Locale::ALL {
-            for template in [
-                Template::Welcome,
-                Template::CheckIn,
-                Template::Resources,
-                Template::LastNote,
-                Template::Confirm,
-            ] {
+            for template in SENT_TO_LEADS {
                 let mut c = cx("Ada <b>", Some("{site} <i>"));
                 c.locale = locale;
                 c.confirm_url = Some("https://edge.example/v1/confirm/xyz");
@@ -1025,6 +1019,31 @@ mod tests {
         assert!(m.text.contains("\u{201c}{site}\u{201d}"), "{}", m.text);
     }
 
+    /// The templates a lead may be sent, each rendered by [`render`].
+    const SENT_TO_LEADS: [Template; 5] = [
+        Template::Welcome,
+        Template::CheckIn,
+        Template::Resources,
+        Template::LastNote,
+        Template::Confirm,
+    ];
+
+    /// A hot lead called Ada, with no company, phone or message, on site `site_name`.
+    fn hot_ada(site_name: &str, locale: Locale) -> LeadSummary<'_> {
+        LeadSummary {
+            site_name,
+            name: "Ada",
+            email: "ada@example.com",
+            company: None,
+            phone: None,
+            message: None,
+            grade: "hot",
+            score: 90,
+            lead_id: "lead-1",
+            locale,
+        }
+    }
+
     /// Screen readers read an email in the site's language, and mail programs that open it as
     /// a page show its subject as the title (escaped: the site's name is in it).
     #[test]
@@ -1036,13 +1055,7 @@ mod tests {
             assert!(html.contains(&title), "{title} in {html}");
         };
         for locale in Locale::ALL {
-            for template in [
-                Template::Welcome,
-                Template::CheckIn,
-                Template::Resources,
-                Template::LastNote,
-                Template::Confirm,
-            ] {
+            for template in SENT_TO_LEADS {
                 let mut c = cx("Ada", None);
                 c.site_name = "Fish & <Chips>";
                 c.locale = locale;
@@ -1051,18 +1064,7 @@ mod tests {
                 assert!(m.subject.contains("Fish & <Chips>"), "{}", m.subject);
                 head(&m.html, locale, &m.subject);
             }
-            let alert = render_sales_alert(&LeadSummary {
-                site_name: "Fish & <Chips>",
-                name: "Ada",
-                email: "ada@example.com",
-                company: None,
-                phone: None,
-                message: None,
-                grade: "hot",
-                score: 90,
-                lead_id: "lead-1",
-                locale,
-            });
+            let alert = render_sales_alert(&hot_ada("Fish & <Chips>", locale));
             head(&alert.html, locale, &alert.subject);
         }
     }
@@ -1076,18 +1078,7 @@ mod tests {
         assert!(m.text.starts_with("Hallo Ada,"));
         assert!(m.text.contains("Rufen Sie uns an unter +1 555 010 0199"));
         assert!(m.html.contains(">Abmelden</a>"));
-        let alert = render_sales_alert(&LeadSummary {
-            site_name: "Northwind",
-            name: "Ada",
-            email: "ada@example.com",
-            company: None,
-            phone: None,
-            message: None,
-            grade: "hot",
-            score: 90,
-            lead_id: "lead-1",
-            locale: Locale::De,
-        });
+        let alert = render_sales_alert(&hot_ada("Northwind", Locale::De));
         assert_eq!(alert.subject, "Heißer Lead: Ada (Northwind)");
         assert!(alert.text.contains("Einstufung: hot (Punkte 90)"));
     }
