@@ -227,14 +227,11 @@ impl Wrangler {
         forget(group);
         // workerd is wrangler's child: once wrangler is reaped it is reparented and reaped
         // elsewhere, so wait until no live process is left in the group.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !group_members(group).is_empty() {
-            if Instant::now() > deadline {
-                return Err(format!("processes of group {group} outlived SIGKILL"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if gone_within(group, Duration::from_secs(10)) {
+            Ok(())
+        } else {
+            Err(format!("processes of group {group} outlived SIGKILL"))
         }
-        Ok(())
     }
 
     /// Waits until wrangler exits (dev: until xtask is told to stop, see [`stop_on_signals`]).
@@ -288,18 +285,28 @@ pub fn stopping() -> bool {
 
 /// Stops process group `group`: SIGTERM, then SIGKILL if any of it is left after 5 s. Returns
 /// once none of it is left (workerd outlives wrangler by a moment), so that its port and state
-/// are free.
+/// are free, or 5 s after the SIGKILL at most.
 fn stop_group(group: u32) {
     let target = format!("-{group}");
     let _ = Command::new("kill").args(["-TERM", "--", &target]).status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if group_members(group).is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if !gone_within(group, Duration::from_secs(5)) {
+        let _ = Command::new("kill").args(["-KILL", "--", &target]).status();
+        gone_within(group, Duration::from_secs(5));
     }
-    let _ = Command::new("kill").args(["-KILL", "--", &target]).status();
+}
+
+/// Whether no live process is left in group `group` within `limit` (zombies do not count).
+fn gone_within(group: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if group_members(group).is_empty() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Whether this process ignores `signal` (as `nohup` has it ignore SIGHUP). Linux only.
