@@ -1,8 +1,8 @@
-// What people read, against WCAG 2.2 A and AA as axe-core checks it automatically: the form in
-// each state a visitor meets it in (the static markup the snippet shows, the widget's first step,
+// What people read, against WCAG 2.2 A and AA as axe-core checks it automatically: the form from
+// first sight to the thank-you (the static markup the snippet shows, the widget's first step,
 // each step with its errors, the offer of a call and the thank-you), then the welcome email it
-// brings and the pages its unsubscribe link opens. Of the demo page only the widget's shadow root is
-// checked: the page around it stands in for a marketer's. (What axe cannot judge, such as the
+// brings and the pages its unsubscribe link opens. Of the demo page only the widget's shadow root
+// is checked: the page around it stands in for a marketer's. (What axe cannot judge, such as the
 // order of focus and what is announced, has tests of its own in widget.test.mjs.)
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -50,7 +50,7 @@ const mailTo = (to) => {
 
 
 describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
-  test("the form breaks no rule in any state a visitor meets it in", async () => {
+  test("the form breaks no rule from first sight to the thank-you", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
     assert.equal(await shownAsHtml(page), true, "the static markup, before any interaction");

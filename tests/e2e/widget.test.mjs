@@ -25,7 +25,6 @@ const ctx = withBrowser();
 let page, form, demo;
 beforeEach(() => ({ page, form, demo } = ctx));
 
-
 const leadsFor = (email) =>
   d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
 
