@@ -100,9 +100,19 @@ pub fn edge(tools: &Tools) -> Result<()> {
     // edge/Cargo.toml). The features are the ones worker-build enables: what workerd supports.
     let wasm = root().join("edge/build/index_bg.wasm");
     let optimised = root().join("edge/build/index_bg.opt.wasm");
+    // `-ocimfs 5`: binaryen inlines a function with one caller whatever its size, by default, and
+    // the Worker's few big functions (routing, rendering emails) then hold hundreds of locals,
+    // whose longer indices compress worse: 3.5 KB more of gzip (docs/benchmarks.md, "Edge wasm").
+    // `--converge` repeats -Oz while it still shrinks the module, as for the widget.
     let mut opt = Command::new(&tools.wasm_opt);
-    opt.arg(&wasm)
-        .args(["-Oz", "--strip-debug", "--strip-producers"]);
+    opt.arg(&wasm).args([
+        "-Oz",
+        "--converge",
+        "--one-caller-inline-max-function-size",
+        "5",
+        "--strip-debug",
+        "--strip-producers",
+    ]);
     for feature in [
         "mutable-globals",
         "sign-ext",
