@@ -1,14 +1,25 @@
 // What people read, against WCAG 2.2 A and AA as axe-core checks it automatically: the form from
 // first sight to the thank-you (the static markup the snippet shows, the widget's first step,
-// each step with its errors, the offer of a call and the thank-you), then the welcome email it
-// brings and the pages its unsubscribe link opens. Of the demo page only the widget's shadow root
+// each step with its errors, the offer of a call and the three thank-yous), the form that cannot
+// be sent, the welcome email it brings and the pages its unsubscribe link opens, and double
+// opt-in's note, confirmation email and pages. Of the demo page only the widget's shadow root
 // is checked: the page around it stands in for a marketer's. (What axe cannot judge, such as the
 // order of focus and what is announced, has tests of its own in widget.test.mjs.)
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { base, eventually, root, shownAsHtml, uniqueEmail, warm, withBrowser } from "./support.mjs";
+import {
+  base,
+  eventually,
+  putSite,
+  root,
+  shownAsHtml,
+  uniqueEmail,
+  warm,
+  widgetPage,
+  withBrowser,
+} from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
@@ -47,7 +58,6 @@ const mailTo = (to) => {
     .filter((r) => r.email?.to?.[0] === to)
     .map((r) => r.email);
 };
-
 
 describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
   test("the form breaks no rule from first sight to the thank-you", async () => {
@@ -89,6 +99,8 @@ describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
     await form.ready(demo.consent_text);
     const email = uniqueEmail("a11y.mail");
     await form.complete({ name: "Ada Lovelace", email, message: "Pricing for 40 seats?" }, warm);
+    assert.equal(await form.thankYou.getAttribute("data-next-step"), "expect_email");
+    assert.deepEqual(await violations(page), [], "the thank-you of a visitor in no hurry");
     let welcome;
     await eventually(() => (welcome = mailTo(email)[0]), 15_000, "the welcome email");
 
@@ -104,5 +116,48 @@ describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
 
     await page.goto(`${base}/v1/unsubscribe/not-a-link`);
     assert.deepEqual(await violations(page), [], "the page for a broken link");
+  });
+
+  test("the form breaks no rule for a visitor just browsing, nor when it cannot be sent", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const browsing = { timeline: "browsing", role: "researcher", size: "1_10", followUp: "send_information" };
+    await form.complete({ name: "Bea", email: uniqueEmail("a11y.browse") }, browsing);
+    assert.equal(await form.thankYou.getAttribute("data-next-step"), "browse");
+    assert.deepEqual(await violations(page), [], "the thank-you of a visitor just browsing");
+
+    // Sent before the widget could be fetched (offline, say): the static markup says so.
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    await page.route("**/*.wasm", (route) => route.abort("internetdisconnected"));
+    await form.fill({ name: "Ada", email: uniqueEmail("a11y.offline") });
+    await form.submit();
+    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    assert.deepEqual(await violations(page), [], "the form that cannot be sent");
+  });
+
+  test("double opt-in's note, its email and the pages its link opens break no rule", async () => {
+    const siteId = `a11y-optin-${Date.now().toString(36)}`;
+    // A pale brand colour, which must not become the colour of the email's links.
+    await putSite(siteId, { ...demo, double_opt_in: true, brand_color: "#fbbf24" });
+    await widgetPage(page, "/a11y-optin.html", siteId);
+    await form.ready(demo.consent_text);
+    const email = uniqueEmail("a11y.optin");
+    await form.complete({ name: "Gil", email }, warm);
+    await page.getByTestId("confirm-note").waitFor();
+    assert.deepEqual(await violations(page), [], "the thank-you asking to confirm the address");
+
+    let confirmation;
+    await eventually(() => (confirmation = mailTo(email)[0]), 15_000, "the confirmation email");
+    await page.setContent(confirmation.html);
+    assert.deepEqual(await violations(page), [], "the confirmation email");
+
+    const link = confirmation.text.match(/\S+\/v1\/confirm\/\S+/)?.[0];
+    assert.ok(link, "the confirmation email has a link");
+    await page.goto(link);
+    assert.deepEqual(await violations(page), [], "the page with the button");
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("heading").filter({ hasText: /thank you/i }).waitFor();
+    assert.deepEqual(await violations(page), [], "the page that says it is confirmed");
   });
 });
