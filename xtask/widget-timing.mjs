@@ -5,8 +5,10 @@
 // Measured in the page, without touching the product's code: an init script records when the
 // widget's snippet first attaches a shadow root (the snippet has run), and polls each animation
 // frame for the moment the form's name field exists, is enabled and takes typing (interactive),
-// which it logs: the bench waits for that log rather than run anything in the page meanwhile. The
-// host page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
+// which it logs: the bench waits for that log rather than run anything in the page meanwhile. Its
+// first call marks the page's first frame (with the widget or without), and the field's size,
+// asked for in the frame the form becomes interactive, is mostly the form's first style and
+// layout, which the probe times. The host page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
 // requests from Resource Timing. Every load starts cold, in a fresh browser context (an empty
 // HTTP cache and no compiled code, like a visitor new to the site) of one running browser (like
 // a visitor's, already started: launching a browser for each load measured the browser's own
@@ -49,10 +51,18 @@ const probe = (LOGGED) => {
     return root;
   };
   const poll = () => {
+    const start = performance.now();
+    // The page's first frame: rendering starts no sooner, and the first animation frame
+    // callbacks run at its start (with the widget or without).
+    window.__lg.frame ??= start;
+    window.__lg.frames = (window.__lg.frames ?? 0) + 1;
     for (const host of document.querySelectorAll("*")) {
       const input = host.shadowRoot?.querySelector("input[name=name]");
       if (input && !input.disabled && input.getBoundingClientRect().width > 0) {
         window.__lg.interactive = performance.now();
+        window.__lg.interactive_frame = window.__lg.frames;
+        // Mostly the style and layout the field's size asked for: the form's first.
+        window.__lg.form_layout = window.__lg.interactive - start;
         // Tells the bench without it asking the page (see `logged`).
         console.debug(`${LOGGED}interactive`);
         return;
@@ -208,6 +218,10 @@ async function visit(page, withWidget) {
         instantiated: lg.instantiated ?? null,
         dcl: nav.domContentLoadedEventEnd,
         load: nav.loadEventEnd,
+        frame: lg.frame ?? null,
+        // Which of the page's frames the form was first interactive in (1: the page's first).
+        interactive_frame: lg.interactive_frame ?? null,
+        form_layout: lg.form_layout ?? null,
         snippet: lg.snippet ?? null,
         markup: lg.markup ?? null,
         interactive: lg.interactive ?? null,
@@ -277,6 +291,13 @@ console.log(
       snippet_ms: spread(pick(withWidget, "snippet")),
       interactive_ms: spread(pick(withWidget, "interactive")),
       interactive_after_dcl_ms: spread(withWidget.map((r) => since(r.interactive, r.dcl))),
+      // What the widget itself adds: the host's first frame comes first, with it or without.
+      first_frame_ms: spread(pick(withWidget, "frame")),
+      first_frame_after_dcl_ms: spread(withWidget.map((r) => since(r.frame, r.dcl))),
+      interactive_after_first_frame_ms: spread(withWidget.map((r) => since(r.interactive, r.frame))),
+      // Loads whose form was interactive in the page's first frame.
+      in_first_frame: withWidget.filter((r) => r.interactive_frame === 1).length,
+      form_layout_ms: spread(pick(withWidget, "form_layout")),
       // From the first interaction to the wasm's form in place of the static markup.
       takeover_ms: spread(withWidget.map((r) => since(r.takeover, r.interaction))),
       repeat_visit_interactive_after_dcl_ms: spread(
@@ -290,6 +311,7 @@ console.log(
           ["loader file received", (r) => r.loader_file?.end],
           ["HTML fragment requested", (r) => r.html_request?.start],
           ["HTML fragment received", (r) => r.html_request?.end],
+          ["the page's first frame", (r) => r.frame],
           ["HTML fragment in the page", (r) => r.markup],
           ["form interactive", (r) => r.interactive],
           ["first interaction (the bench's, once the page is idle)", (r) => r.interaction],
@@ -317,6 +339,8 @@ console.log(
     without_widget: {
       dcl_ms: spread(pick(without, "dcl")),
       load_ms: spread(pick(without, "load")),
+      first_frame_ms: spread(pick(without, "frame")),
+      first_frame_after_dcl_ms: spread(without.map((r) => since(r.frame, r.dcl))),
     },
     // DOMContentLoaded of each pair of loads: [with the widget, without].
     dcl_pairs_ms: withWidget.map((r, i) => [r.dcl, without[i].dcl]),

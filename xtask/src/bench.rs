@@ -877,6 +877,22 @@ fn timing_markdown(t: &Value) -> String {
         "takeover on a repeat visit (glue, wasm and configuration cached)",
         &w["repeat_visit_takeover_ms"],
     ));
+    md.push_str(&row(
+        "form interactive after the page's first frame",
+        &w["interactive_after_first_frame_ms"],
+    ));
+    md.push_str(&row(
+        "the form's first style and layout, in the frame it was interactive",
+        &w["form_layout_ms"],
+    ));
+    md.push_str(&row(
+        "the page's first frame after DOMContentLoaded, with the widget",
+        &w["first_frame_after_dcl_ms"],
+    ));
+    md.push_str(&row(
+        "the page's first frame after DOMContentLoaded, without",
+        &o["first_frame_after_dcl_ms"],
+    ));
     md.push_str(&row("DOMContentLoaded, with the widget", &w["dcl_ms"]));
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
     md.push_str(&row("load, with the widget", &w["load_ms"]));
@@ -891,6 +907,11 @@ fn timing_markdown(t: &Value) -> String {
             s["high"].as_f64().unwrap_or_default(),
         )
     };
+    md.push_str(&format!(
+        "\nThe form was interactive in the page's first frame in {} of the {} cold loads; in the \
+         others, one or more frames later.\n",
+        w["in_first_frame"], t["runs"],
+    ));
     md.push_str(&format!(
         "\nThe widget's snippet moved DOMContentLoaded by {}. The control, the page without the \
          widget loaded a second time in each round, differed from itself by {}: what this line \
