@@ -52,9 +52,12 @@ pub fn widget(tools: &Tools) -> Result<()> {
     // `--converge` repeats -Oz while it still shrinks the module. `--low-memory-unused` lets
     // binaryen fold constant offsets into loads and stores: Rust puts the stack at the bottom
     // of memory, so the lowest 1 KiB is touched only by a stack that is about to overflow.
+    // `-ocimfs 20`: functions with one caller are inlined only up to 20 instructions (see
+    // `edge` below; here 108,566 → 101,512 B of brotli, docs/benchmarks.md "Widget size").
     run(Command::new(&tools.wasm_opt)
         .arg(work.join("leadglue_widget_bg.wasm"))
         .args(["-Oz", "--converge", "--low-memory-unused"])
+        .args(["--one-caller-inline-max-function-size", "20"])
         .args(["--strip-debug", "--strip-producers", "-o"])
         .arg(&wasm_path))?;
 
@@ -102,7 +105,8 @@ pub fn edge(tools: &Tools) -> Result<()> {
     let optimised = root().join("edge/build/index_bg.opt.wasm");
     // `-ocimfs 5`: binaryen inlines a function with one caller whatever its size, by default, and
     // the Worker's few big functions (routing, rendering emails) then hold hundreds of locals,
-    // whose longer indices compress worse: 3.5 KB more of gzip (docs/benchmarks.md, "Edge wasm").
+    // whose longer indices compress worse: 3.5 KB more of gzip (docs/benchmarks.md, "Edge wasm";
+    // 5 is the best of the limits tried here, 20 the widget's).
     // `--converge` repeats -Oz while it still shrinks the module, as for the widget.
     let mut opt = Command::new(&tools.wasm_opt);
     opt.arg(&wasm).args([
