@@ -52,8 +52,8 @@ pub fn widget(tools: &Tools) -> Result<()> {
     // `--converge` repeats -Oz while it still shrinks the module. `--low-memory-unused` lets
     // binaryen fold constant offsets into loads and stores: Rust puts the stack at the bottom
     // of memory, so the lowest 1 KiB is touched only by a stack that is about to overflow.
-    // `-ocimfs 20`: functions with one caller are inlined only up to 20 instructions (see
-    // `edge` below; here 108,566 → 101,512 B of brotli, docs/benchmarks.md "Widget size").
+    // `-ocimfs 20`: a function with one caller is inlined only up to a size of 20 (see `edge`
+    // below; here 108,566 → 101,512 B of brotli, docs/benchmarks.md "Widget size").
     run(Command::new(&tools.wasm_opt)
         .arg(work.join("leadglue_widget_bg.wasm"))
         .args(["-Oz", "--converge", "--low-memory-unused"])
@@ -103,10 +103,10 @@ pub fn edge(tools: &Tools) -> Result<()> {
     // edge/Cargo.toml). The features are the ones worker-build enables: what workerd supports.
     let wasm = root().join("edge/build/index_bg.wasm");
     let optimised = root().join("edge/build/index_bg.opt.wasm");
-    // `-ocimfs 5`: binaryen inlines a function with one caller whatever its size, by default, and
-    // the Worker's few big functions (routing, rendering emails) then hold hundreds of locals,
-    // whose longer indices compress worse: 3.5 KB more of gzip (docs/benchmarks.md, "Edge wasm";
-    // 5 is the best of the limits tried here, 20 the widget's).
+    // `-ocimfs 5`: by default binaryen inlines every function that has one caller, whatever its
+    // size, into a few huge functions that compress worse. Limited to a size of 5, the Worker is
+    // 3.9 KB smaller by gzip -9, and 0.9 KB larger raw (docs/benchmarks.md, "Edge wasm": 5 is the
+    // best of the limits tried for the Worker, 20 for the widget).
     // `--converge` repeats -Oz while it still shrinks the module, as for the widget.
     let mut opt = Command::new(&tools.wasm_opt);
     opt.arg(&wasm).args([
