@@ -13,6 +13,11 @@
 // [--var NAME:VALUE]... [--test-scheduled]. Runs until killed (xtask stops its process group).
 import { unstable_startWorker } from "wrangler";
 
+// Warnings only. `dev.logLevel` below holds while wrangler starts the Worker; what Miniflare logs
+// afterwards (a `[wrangler:info] QUEUE …` line per queue batch) goes through wrangler's logger at
+// WRANGLER_LOG's level, read at each line.
+process.env.WRANGLER_LOG ??= "warn";
+
 const args = process.argv.slice(2);
 const opts = { vars: {} };
 for (let i = 0; i < args.length; i++) {
