@@ -132,7 +132,7 @@ describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
     await page.route("**/*.wasm", (route) => route.abort("internetdisconnected"));
     await form.fill({ name: "Ada", email: uniqueEmail("a11y.offline") });
     await form.submit();
-    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    await form.cannotBeSent.waitFor();
     assert.deepEqual(await violations(page), [], "the form that cannot be sent");
   });
 

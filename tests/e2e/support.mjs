@@ -175,6 +175,8 @@ export class LeadForm {
     this.sendError = page.getByTestId("send-error");
     this.thankYou = page.getByTestId("thank-you");
     this.announcer = page.getByTestId("announcer");
+    /** Where the form says it cannot be sent (the widget's code could not be had). */
+    this.cannotBeSent = page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ });
     // What the page still waits for, and what failed: told when the flow stalls (`until`).
     this.pending = new Set();
     this.failed = [];

@@ -326,7 +326,7 @@ describe("before the widget loads", () => {
     p.evaluate((source) => performance.getEntriesByType("resource").some((e) => new RegExp(source).test(e.name)), test.source);
   /** The form says it cannot be sent, where its errors go and to screen readers. */
   const saysItCannotBeSent = async () => {
-    await page.getByTestId("general-error").filter({ hasText: /cannot be sent right now/ }).waitFor();
+    await form.cannotBeSent.waitFor();
     assert.match(await page.getByTestId("announcer").textContent(), /cannot be sent right now/, "and screen readers hear it");
   };
   /** Sent again once what was missing is back: the widget takes over with what was typed (the
