@@ -89,7 +89,7 @@ describe("accessibility (axe-core, WCAG 2.2 A and AA)", () => {
     await page.getByTestId("call-hint").waitFor();
     assert.deepEqual(await violations(page), [], "the qualification step offering a call");
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(await form.thankYou.getAttribute("data-next-step"), "call_now");
     assert.deepEqual(await violations(page), [], "the thank-you");
   });

@@ -40,7 +40,7 @@ describe("delivery", () => {
     await readyToSend(email);
     await form.submit();
     assert.equal(await form.submitButton.textContent(), "Sending…");
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
 
     assert.equal(leadsFor(email).length, 1);
     assert.equal(posts.length, 3, "sent once, retried twice");
@@ -65,7 +65,7 @@ describe("delivery", () => {
     } finally {
       await page.context().setOffline(false);
     }
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
     assert.deepEqual(await outbox(page), []);
   });

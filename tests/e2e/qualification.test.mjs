@@ -23,7 +23,7 @@ describe("the adaptive flow on the demo page", () => {
     // Already hot before sending: the phone number is offered on the spot.
     await page.getByTestId("call-hint").waitFor();
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
 
     assert.equal(await form.thankYou.getAttribute("data-next-step"), "call_now");
     assert.equal(await page.getByTestId("call").getAttribute("href"), "tel:+15550100199");
@@ -85,7 +85,7 @@ describe("the adaptive flow on the demo page", () => {
     await page.getByTestId("phone").fill("+44 20 7946 0958");
     await form.submit();
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(await form.thankYou.getAttribute("data-next-step"), "call_now");
   });
 });
@@ -144,7 +144,7 @@ describe("a marketer's own form", () => {
     await form.answer("budget", "yes");
     assert.equal(await approver.inputValue(), "The CFO", "the answer comes back with the question");
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     const row = lead(email);
     assert.equal(row.form_id, formId);
     assert.equal(row.grade, "hot");

@@ -31,7 +31,7 @@ describe("minimum fill time", () => {
     const shownAt = Date.now();
     await form.fill({ name: "Quick Bot", email: fast });
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.ok(Date.now() - shownAt < 2_000, "sent within the minimum");
     assert.deepEqual(spamReasons(fast), ["too_fast"]);
 
@@ -41,7 +41,7 @@ describe("minimum fill time", () => {
     const slow = uniqueEmail("slow");
     await form.fill({ name: "Ada Lovelace", email: slow });
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.deepEqual(spamReasons(slow), [null]);
   });
 
@@ -67,7 +67,7 @@ describe("minimum fill time", () => {
     await form.fill({ name: "Ada Lovelace", email });
     const sentAt = Date.now();
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.ok(Date.now() - sentAt >= 2_000, "sent once the minimum had passed since its late token");
     assert.deepEqual(spamReasons(email), [null]);
   });
@@ -140,7 +140,7 @@ describe("Turnstile", () => {
 
       await challenge.click();
       await form.submit();
-      await form.thankYou.waitFor();
+      await form.until(form.thankYou);
       assert.deepEqual(spamReasons(email), [null]);
     } finally {
       await partner.close();

@@ -103,7 +103,7 @@ describe("on the demo landing page", () => {
     assert.equal(await form.describedError("email"), null);
     await form.qualify(warm);
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   });
 
@@ -141,7 +141,7 @@ describe("on the demo landing page", () => {
     }
     await form.tabTo("submit");
     await page.keyboard.press("Enter");
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     const rows = leadsFor(email);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].name, "Grace Hopper");
@@ -163,7 +163,7 @@ describe("on the demo landing page", () => {
 
     await page.unroute("**/v1/leads");
     await form.retryButton.click();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   });
 });
@@ -338,7 +338,7 @@ describe("before the widget loads", () => {
     assert.equal(await form.email.inputValue(), email);
     await form.qualify(warm);
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   };
   /** Holds the widget's wasm back until the returned function is called. */
@@ -411,6 +411,25 @@ describe("before the widget loads", () => {
     assert.deepEqual(await layout(page), before);
   });
 
+  test("a click begun on the plain form as the widget arrives still counts", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const release = await holdWasm(page);
+    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("press") });
+    // Pressed on the plain form's Next; released once the widget is there and could take over.
+    const box = await form.submitButton.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    const wasm = page.waitForResponse("**/*.wasm");
+    release();
+    await (await wasm).finished();
+    await page.waitForTimeout(500);
+    assert.equal(await shownAsHtml(page), true, "the widget waits for the press to end");
+    await page.mouse.up();
+    await form.until(page.getByTestId("q-timeline"));
+    assert.equal(await form.name.inputValue(), "Ada Lovelace");
+  });
+
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
@@ -466,7 +485,7 @@ describe("before the widget loads", () => {
     assert.equal(await form.name.inputValue(), "Ada", "nothing typed is lost");
     await form.qualify(warm);
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   });
 
@@ -505,7 +524,7 @@ describe("before the widget loads", () => {
     assert.equal(await form.progress.textContent(), "Step 2 of 2");
     await form.qualify(warm);
     await form.submit();
-    await form.thankYou.waitFor();
+    await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   });
 

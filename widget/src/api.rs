@@ -120,7 +120,8 @@ pub fn online() -> bool {
     leptos::prelude::window().navigator().on_line()
 }
 
-async fn sleep(ms: u32) {
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: u32) {
     let done = js_sys::Promise::new(&mut |resolve, _| {
         let _ = leptos::prelude::window()
             .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);

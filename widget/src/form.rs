@@ -83,6 +83,9 @@ pub fn LeadForm(
                 _ => break loaded,
             }
         };
+        if let Some(takeover) = &takeover {
+            takeover.released().await;
+        }
         let (Some(slot), Some(status)) = (slot.get_untracked(), status.get_untracked()) else {
             return;
         };

@@ -3,7 +3,8 @@
 //! form is built aside, starting from what was typed or ticked there, then put in the markup's
 //! place in one synchronous step that also carries over the focus, the caret, and a submit the
 //! visitor made before the widget was there: no keystroke can fall between the two forms, since
-//! none is handled until the step ends.
+//! none is handled until the step ends, and no click either, since the step waits for a press
+//! under way to end.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
@@ -13,6 +14,9 @@ use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextA
 /// Set by the snippet or loader on the widget's root when the visitor sent the form before the
 /// widget was there.
 const HELD_SUBMIT: &str = "data-held";
+
+/// How long the takeover waits for a press under way to end (see [`Takeover::released`]).
+const LONGEST_PRESS_MS: u32 = 5_000;
 
 /// The snippet's or loader's markup in `root`, and the detached element the widget's form is built in.
 pub struct Takeover {
@@ -48,6 +52,20 @@ impl Takeover {
     /// Where the widget builds its form until [`Takeover::finish`].
     pub fn built(&self) -> HtmlElement {
         self.built.clone()
+    }
+
+    /// Until no press is under way in the markup: a pointer or key held down on one of its
+    /// controls (`:active` holds the pressed element and its ancestors). A click the visitor
+    /// began on the markup's button then ends there, and counts, instead of starting on one
+    /// button and ending on the widget's, which is no click at all. Called before
+    /// [`Takeover::typed`], so that the click's effect (a tick, a send) is taken over too.
+    /// It waits no longer than [`LONGEST_PRESS_MS`], should a press never be seen to end.
+    pub async fn released(&self) {
+        let mut waited = 0;
+        while waited < LONGEST_PRESS_MS && self.root.matches(":active").unwrap_or(false) {
+            crate::api::sleep(20).await;
+            waited += 20;
+        }
     }
 
     /// Whether the visitor has sent the markup's form.
