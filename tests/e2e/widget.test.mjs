@@ -411,23 +411,37 @@ describe("before the widget loads", () => {
     assert.deepEqual(await layout(page), before);
   });
 
-  test("a click begun on the plain form as the widget arrives still counts", async () => {
-    await page.goto(`${base}/`);
+  /**
+   * Opens `url`, fills the plain form in, presses the mouse on its Next and lets the wasm come:
+   * the widget must not take over while the button is held, and the click must count.
+   */
+  const clickAcrossTheTakeover = async (url) => {
+    await page.goto(url);
     await form.ready(demo.consent_text);
     const release = await holdWasm(page);
     await form.fill({ name: "Ada Lovelace", email: uniqueEmail("press") });
-    // Pressed on the plain form's Next; released once the widget is there and could take over.
     const box = await form.submitButton.boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
     const wasm = page.waitForResponse("**/*.wasm");
     release();
     await (await wasm).finished();
+    // Time enough for the widget to take over (it did, mid-press, before it waited).
     await page.waitForTimeout(500);
     assert.equal(await shownAsHtml(page), true, "the widget waits for the press to end");
     await page.mouse.up();
     await form.until(page.getByTestId("q-timeline"));
     assert.equal(await form.name.inputValue(), "Ada Lovelace");
+  };
+
+  test("a click begun on the plain form as the widget arrives still counts", async () => {
+    await clickAcrossTheTakeover(`${base}/`);
+  });
+
+  test("so it does on a host page in quirks mode (no doctype)", async () => {
+    const body = `<html><body><h1>An old landing page</h1>${snippet("demo")}</body></html>`;
+    await page.route(`${base}/quirks.html`, (r) => r.fulfill({ contentType: "text/html", body }));
+    await clickAcrossTheTakeover(`${base}/quirks.html`);
   });
 
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {

@@ -3,8 +3,8 @@
 //! form is built aside, starting from what was typed or ticked there, then put in the markup's
 //! place in one synchronous step that also carries over the focus, the caret, and a submit the
 //! visitor made before the widget was there: no keystroke can fall between the two forms, since
-//! none is handled until the step ends, and no click either, since the step waits for a press
-//! under way to end.
+//! none is handled until the step ends, and no click either, since the step waits (up to 5 s)
+//! for a pointer pressed on the markup to be released.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
@@ -54,15 +54,18 @@ impl Takeover {
         self.built.clone()
     }
 
-    /// Until no press is under way in the markup: a pointer or key held down on one of its
-    /// controls (`:active` holds the pressed element and its ancestors). A click the visitor
-    /// began on the markup's button then ends there, and counts, instead of starting on one
-    /// button and ending on the widget's, which is no click at all. Called before
-    /// [`Takeover::typed`], so that the click's effect (a tick, a send) is taken over too.
-    /// It waits no longer than [`LONGEST_PRESS_MS`], should a press never be seen to end.
+    /// Until no press is under way in the markup: a pointer held down on one of its controls
+    /// (`:active` holds the pressed element and its ancestors). A click the visitor began on
+    /// the markup's button then ends there, and counts, instead of starting on one button and
+    /// ending on the widget's, which is no click at all. Called before [`Takeover::typed`], so
+    /// that the click's effect (a tick, a send) is taken over too. It waits no longer than
+    /// [`LONGEST_PRESS_MS`], should a press never be seen to end. (A Space key held on a button
+    /// sets no `:active` in Chromium: such a press is not waited for.)
     pub async fn released(&self) {
         let mut waited = 0;
-        while waited < LONGEST_PRESS_MS && self.root.matches(":active").unwrap_or(false) {
+        // `div:active`, not `:active`: on a host page in quirks mode (no doctype), `:active`
+        // alone matches links only. The root is the `div` the snippet or loader made.
+        while waited < LONGEST_PRESS_MS && self.root.matches("div:active").unwrap_or(false) {
             crate::api::sleep(20).await;
             waited += 20;
         }
