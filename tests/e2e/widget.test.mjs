@@ -411,37 +411,75 @@ describe("before the widget loads", () => {
     assert.deepEqual(await layout(page), before);
   });
 
+  /** A press on the plain form's Next with the mouse: `down()` begins it, `up()` ends it. */
+  const mousePress = {
+    async down() {
+      const box = await form.submitButton.boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+    },
+    up: () => page.mouse.up(),
+  };
+  /** The same with the Space key, as a keyboard user presses a button. */
+  const spacePress = {
+    async down() {
+      await form.submitButton.focus();
+      await page.keyboard.down(" ");
+    },
+    up: () => page.keyboard.up(" "),
+  };
+
   /**
-   * Opens `url`, fills the plain form in, presses the mouse on its Next and lets the wasm come:
-   * the widget must not take over while the button is held, and the click must count.
+   * Opens `url`, fills the plain form in, begins `press` on its Next and lets the wasm come: the
+   * widget must not take over while the button is held, and the press must count.
    */
-  const clickAcrossTheTakeover = async (url) => {
+  const pressAcrossTheTakeover = async (url, press) => {
     await page.goto(url);
     await form.ready(demo.consent_text);
     const release = await holdWasm(page);
     await form.fill({ name: "Ada Lovelace", email: uniqueEmail("press") });
-    const box = await form.submitButton.boundingBox();
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
+    await press.down();
     const wasm = page.waitForResponse("**/*.wasm");
     release();
     await (await wasm).finished();
     // Time enough for the widget to take over (it did, mid-press, before it waited).
     await page.waitForTimeout(500);
     assert.equal(await shownAsHtml(page), true, "the widget waits for the press to end");
-    await page.mouse.up();
+    await press.up();
     await form.until(page.getByTestId("q-timeline"));
     assert.equal(await form.name.inputValue(), "Ada Lovelace");
   };
 
   test("a click begun on the plain form as the widget arrives still counts", async () => {
-    await clickAcrossTheTakeover(`${base}/`);
+    await pressAcrossTheTakeover(`${base}/`, mousePress);
   });
 
   test("so it does on a host page in quirks mode (no doctype)", async () => {
     const body = `<html><body><h1>An old landing page</h1>${snippet("demo")}</body></html>`;
     await page.route(`${base}/quirks.html`, (r) => r.fulfill({ contentType: "text/html", body }));
-    await clickAcrossTheTakeover(`${base}/quirks.html`);
+    await pressAcrossTheTakeover(`${base}/quirks.html`, mousePress);
+  });
+
+  test("so does the Space key held on the plain form's Next as the widget arrives", async () => {
+    await pressAcrossTheTakeover(`${base}/`, spacePress);
+  });
+
+  test("a keyboard user on the plain form's Next keeps the focus there through the takeover", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const release = await holdWasm(page);
+    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("focus") });
+    await form.submitButton.focus();
+    release();
+    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    assert.equal(
+      await form.inWidget((root) => root.activeElement?.dataset.testid ?? null),
+      "submit",
+      "the widget's Next has the focus",
+    );
+    // So Enter, which goes to the focused element, sends.
+    await page.keyboard.press("Enter");
+    await form.until(page.getByTestId("q-timeline"));
   });
 
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {

@@ -4,7 +4,7 @@
 //! place in one synchronous step that also carries over the focus, the caret, and a submit the
 //! visitor made before the widget was there: no keystroke can fall between the two forms, since
 //! none is handled until the step ends, and no click either, since the step waits (up to 5 s)
-//! for a pointer pressed on the markup to be released.
+//! for a pointer or a Space key pressed on the markup to be released.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
@@ -54,21 +54,30 @@ impl Takeover {
         self.built.clone()
     }
 
-    /// Until no press is under way in the markup: a pointer held down on one of its controls
-    /// (`:active` holds the pressed element and its ancestors). A click the visitor began on
-    /// the markup's button then ends there, and counts, instead of starting on one button and
+    /// Until no press is under way in the markup: a pointer held down on one of its controls,
+    /// or the Space key held on its button or a checkbox. A click the visitor began on the
+    /// markup's button then ends there, and counts, instead of starting on one button and
     /// ending on the widget's, which is no click at all. Called before [`Takeover::typed`], so
     /// that the click's effect (a tick, a send) is taken over too. It waits no longer than
-    /// [`LONGEST_PRESS_MS`], should a press never be seen to end. (A Space key held on a button
-    /// sets no `:active` in Chromium: such a press is not waited for.)
+    /// [`LONGEST_PRESS_MS`], should a press never be seen to end.
     pub async fn released(&self) {
         let mut waited = 0;
-        // `div:active`, not `:active`: on a host page in quirks mode (no doctype), `:active`
-        // alone matches links only. The root is the `div` the snippet or loader made.
-        while waited < LONGEST_PRESS_MS && self.root.matches("div:active").unwrap_or(false) {
+        while waited < LONGEST_PRESS_MS && self.pressed() {
             crate::api::sleep(20).await;
             waited += 20;
         }
+    }
+
+    /// Whether a press is under way in the markup. A pointer held down makes the pressed
+    /// element and its ancestors `:active`, the root among them; the Space key held on a button
+    /// or checkbox makes that control alone `:active` (in Chromium). Each selector names its
+    /// element: on a host page in quirks mode (no doctype), `:active` alone matches links only.
+    fn pressed(&self) -> bool {
+        self.root.matches("div:active").unwrap_or(false)
+            || self
+                .root
+                .query_selector("button:active, input:active")
+                .is_ok_and(|el| el.is_some())
     }
 
     /// Whether the visitor has sent the markup's form.
@@ -108,14 +117,15 @@ impl Takeover {
     pub fn finish(self) {
         let Takeover { root, built, .. } = self;
         let typed: Vec<(String, Control)> = controls(&root);
+        // The focused control, or button, by what names it in both forms.
         let focused = root
             .get_root_node()
             .dyn_into::<web_sys::ShadowRoot>()
             .ok()
             .and_then(|r| r.active_element())
             .and_then(|el| {
-                let control = Control::of(&el)?;
-                Some((el.get_attribute("name")?, control.selection()))
+                let counterpart = counterpart(&el)?;
+                Some((counterpart, Control::of(&el).and_then(|c| c.selection())))
             });
         let held = root.has_attribute(HELD_SUBMIT);
         let _ = root.remove_attribute(HELD_SUBMIT);
@@ -130,8 +140,8 @@ impl Takeover {
                 now.take(&was);
             }
         }
-        if let Some((name, selection)) = focused
-            && let Some(el) = named(&root, &name)
+        if let Some((counterpart, selection)) = focused
+            && let Ok(Some(el)) = root.query_selector(&counterpart)
         {
             let _ = el.unchecked_ref::<HtmlElement>().focus();
             if let (Some(control), Some((start, end))) = (Control::of(&el), selection) {
@@ -242,5 +252,20 @@ fn controls(root: &HtmlElement) -> Vec<(String, Control)> {
 
 /// The control named `name` under `root` (names are the widget's own: letters and `_`).
 fn named(root: &HtmlElement, name: &str) -> Option<Element> {
-    root.query_selector(&format!("[name=\"{name}\"]")).ok()?
+    root.query_selector(&named_selector(name)).ok()?
+}
+
+fn named_selector(name: &str) -> String {
+    format!("[name=\"{name}\"]")
+}
+
+/// A selector for `el`'s counterpart in the other form: a control by its name, a button by its
+/// test id (`submit`: the markup's and the widget's say the same). Both are the widget's own
+/// words: letters, `_` and `-`.
+fn counterpart(el: &Element) -> Option<String> {
+    if let Some(name) = el.get_attribute("name") {
+        return Some(named_selector(&name));
+    }
+    let id = el.get_attribute("data-testid")?;
+    Some(format!("[data-testid=\"{id}\"]"))
 }
