@@ -482,6 +482,31 @@ describe("before the widget loads", () => {
     await form.until(page.getByTestId("q-timeline"));
   });
 
+  test("a word being composed with an input method as the widget arrives is neither cut off nor doubled", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const release = await holdWasm(page);
+    await form.name.focus();
+    // What a Japanese input method does: "やま" composed, not yet committed.
+    const ime = await page.context().newCDPSession(page);
+    await ime.send("Input.imeSetComposition", { text: "やま", selectionStart: 2, selectionEnd: 2 });
+    const wasm = page.waitForResponse("**/*.wasm");
+    release();
+    await (await wasm).finished();
+    // Time enough for the widget to take over (it did, mid-word, before it waited).
+    await page.waitForTimeout(500);
+    assert.equal(await shownAsHtml(page), true, "the widget waits for the word to be committed");
+    await ime.send("Input.imeSetComposition", { text: "やまだ", selectionStart: 3, selectionEnd: 3 });
+    await ime.send("Input.insertText", { text: "山田" });
+    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    assert.equal(await form.name.inputValue(), "山田");
+    assert.equal(await form.focusedId(), "lg-name");
+    // The next word, composed in the widget's own field.
+    await ime.send("Input.imeSetComposition", { text: "はなこ", selectionStart: 3, selectionEnd: 3 });
+    await ime.send("Input.insertText", { text: "花子" });
+    assert.equal(await form.name.inputValue(), "山田花子");
+  });
+
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);

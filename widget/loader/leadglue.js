@@ -104,6 +104,12 @@ export const embed = (root, site, form, html) => {
     .then(() => {
       const shown = root.querySelector(".lg");
       for (const type of ["focusin", "pointerdown", "keydown"]) shown.addEventListener(type, boot);
+      // A word being composed with an input method (as Japanese is typed): the widget waits for
+      // it to be committed before it takes over, since a field replaced mid-word loses the
+      // input method's work. An `input` while composing marks one begun before this ran.
+      shown.addEventListener("compositionstart", () => (root.dataset.composing = 1));
+      shown.addEventListener("input", (e) => e.isComposing && (root.dataset.composing = 1));
+      shown.addEventListener("compositionend", () => delete root.dataset.composing);
       // Sent before the widget is there: it sends it once it has taken over.
       shown.addEventListener("submit", (e) => {
         e.preventDefault();

@@ -4,7 +4,8 @@
 //! place in one synchronous step that also carries over the focus, the caret, and a submit the
 //! visitor made before the widget was there: no keystroke can fall between the two forms, since
 //! none is handled until the step ends, and no click either, since the step waits (up to 5 s)
-//! for a pointer or a Space key pressed on the markup to be released.
+//! for a pointer or a Space key pressed on the markup to be released; nor a word being composed
+//! with an input method, since it waits (up to a minute) for the word to be committed.
 
 use leadglue_shared::markup::RENDER_TOKEN_ATTRIBUTE;
 use wasm_bindgen::JsCast;
@@ -15,8 +16,15 @@ use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlInputElement, HtmlTextA
 /// widget was there.
 const HELD_SUBMIT: &str = "data-held";
 
+/// Set by the loader on the widget's root while the visitor composes a word in the markup with
+/// an input method.
+const COMPOSING: &str = "data-composing";
+
 /// How long the takeover waits for a press under way to end (see [`Takeover::released`]).
 const LONGEST_PRESS_MS: u32 = 5_000;
+
+/// How long it waits for a word being composed to be committed: a phrase may take a while.
+const LONGEST_COMPOSITION_MS: u32 = 60_000;
 
 /// The snippet's or loader's markup in `root`, and the detached element the widget's form is built in.
 pub struct Takeover {
@@ -55,14 +63,19 @@ impl Takeover {
     }
 
     /// Until no press is under way in the markup: a pointer held down on one of its controls,
-    /// or the Space key held on its button or a checkbox. A click the visitor began on the
-    /// markup's button then ends there, and counts, instead of starting on one button and
-    /// ending on the widget's, which is no click at all. Called before [`Takeover::typed`], so
-    /// that the click's effect (a tick, a send) is taken over too. It waits no longer than
-    /// [`LONGEST_PRESS_MS`], should a press never be seen to end.
+    /// or the Space key held on its button or a checkbox; and no word is being composed there.
+    /// A click the visitor began on the markup's button then ends there, and counts, instead of
+    /// starting on one button and ending on the widget's, which is no click at all; a word
+    /// being composed (with an input method, as Japanese is typed) is committed in the field it
+    /// was begun in, rather than cut off when the field is replaced. Called before
+    /// [`Takeover::typed`], so that what a click did (a tick, a send) and the word are taken over
+    /// too. It waits no longer than [`LONGEST_PRESS_MS`] for a press and
+    /// [`LONGEST_COMPOSITION_MS`] for a word, should either never be seen to end.
     pub async fn released(&self) {
         let mut waited = 0;
-        while waited < LONGEST_PRESS_MS && self.pressed() {
+        while (waited < LONGEST_PRESS_MS && self.pressed())
+            || (waited < LONGEST_COMPOSITION_MS && self.root.has_attribute(COMPOSING))
+        {
             crate::api::sleep(20).await;
             waited += 20;
         }
@@ -129,6 +142,7 @@ impl Takeover {
             });
         let held = root.has_attribute(HELD_SUBMIT);
         let _ = root.remove_attribute(HELD_SUBMIT);
+        let _ = root.remove_attribute(COMPOSING);
 
         root.set_text_content(None);
         while let Some(node) = built.first_child() {
