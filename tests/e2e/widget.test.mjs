@@ -464,6 +464,24 @@ describe("before the widget loads", () => {
     await pressAcrossTheTakeover(`${base}/`, spacePress);
   });
 
+  test("and so does the Space key held on the plain form's consent box: it is ticked", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const release = await holdWasm(page);
+    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("tick"), consent: false });
+    await form.consent.focus();
+    await page.keyboard.down(" ");
+    const wasm = page.waitForResponse("**/*.wasm");
+    release();
+    await (await wasm).finished();
+    await page.waitForTimeout(500);
+    assert.equal(await shownAsHtml(page), true, "the widget waits for the key to be let go");
+    await page.keyboard.up(" ");
+    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    assert.equal(await form.consent.isChecked(), true);
+    assert.equal(await form.focusedId(), "lg-consent");
+  });
+
   test("a keyboard user on the plain form's Next keeps the focus there through the takeover", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);
