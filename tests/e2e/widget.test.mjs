@@ -525,6 +525,19 @@ describe("before the widget loads", () => {
     assert.equal(await form.name.inputValue(), "山田花子");
   });
 
+  test("a download of the widget that stalls is asked for again, and a form sent meanwhile goes through", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    // The first request for the wasm is never answered, as over a stalled connection.
+    const asked = [];
+    await page.route("**/*.wasm", (route) => (asked.push(route), asked.length > 1 ? route.continue() : undefined));
+    await form.fill({ name: "Ada", email: uniqueEmail("stall") });
+    await form.submit();
+    await form.until(page.getByTestId("q-timeline"));
+    assert.equal(asked.length, 2, "asked for again once");
+    assert.equal(await form.name.inputValue(), "Ada");
+  });
+
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);

@@ -23,19 +23,43 @@
 const here = import.meta.url;
 const origin = new URL(here).origin;
 let app;
-// The glue and the wasm are asked for together, not one after the other. A failure (offline)
-// is forgotten, so that the next touch tries again.
-const load = () => {
+// The wasm. A download that stops (no byte for 10 s: a stalled connection, which browsers never
+// give up on by themselves) is cut off, and fails.
+const wasm = () => {
+  const stop = new AbortController();
+  let timer;
+  const alive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stop.abort(), 1e4);
+  };
+  alive();
+  const got = fetch(new URL("__WASM__", here), { signal: stop.signal });
+  // Watched through a copy, so that the browser compiles the response as it comes (and caches
+  // the compiled code by its URL, which a response made here would not have).
+  got
+    .then(async (r) => {
+      const copy = r.clone().body.getReader();
+      while (!(await copy.read()).done) alive();
+    })
+    .catch(() => {})
+    .finally(() => clearTimeout(timer));
+  return got;
+};
+// The glue and the wasm are asked for together, not one after the other, and once more at once
+// if that fails (a stalled download among other causes). A failure after that (offline) is
+// forgotten, so that the next touch tries again.
+const load = (tries = 2) => {
   if (!app) {
-    const wasm = fetch(new URL("__WASM__", here));
-    wasm.catch(() => {}); // a failure is the glue's to report
+    const module = wasm();
+    module.catch(() => {}); // a failure is the glue's to report
     app = import(new URL("__GLUE__", here).href)
       .then(async (m) => {
-        await m.default({ module_or_path: wasm });
+        await m.default({ module_or_path: module });
         return m;
       })
       .catch((e) => {
         app = 0;
+        if (--tries) return load(tries);
         throw e;
       });
   }
