@@ -52,6 +52,27 @@ describe("delivery", () => {
     assert.deepEqual(await outbox(page), [], "nothing left to send");
   });
 
+  test("a send whose answer never comes is cut off and sent again: one lead, one key", async () => {
+    const keys = [];
+    let stalled;
+    await page.route("**/v1/leads", async (route) => {
+      keys.push(route.request().headers()["idempotency-key"]);
+      if (keys.length > 1) return route.continue();
+      // The edge gets the first and stores its lead, but its answer never arrives (a stalled
+      // connection): the request is left hanging.
+      stalled = await route.fetch();
+    });
+    const email = uniqueEmail("stalled");
+    await readyToSend(email);
+    await form.submit();
+    await form.until(form.thankYou);
+
+    assert.equal(stalled?.status(), 201, "the first request reached the edge");
+    assert.equal(keys.length, 2, "cut off once, sent again");
+    assert.equal(keys[1], keys[0], "with the same key");
+    assert.equal(leadsFor(email).length, 1);
+  });
+
   test("offline, the visitor is told, and the lead goes once the network is back", async () => {
     const email = uniqueEmail("offline");
     await readyToSend(email);

@@ -23,9 +23,9 @@
 const here = import.meta.url;
 const origin = new URL(here).origin;
 let app;
-// The wasm. A download that stops (no byte for 10 s: a stalled connection, which browsers never
-// give up on by themselves) is cut off, and fails.
-const wasm = () => {
+// Fetches `url`. A download that stops (no byte for 10 s: a stalled connection, which browsers
+// never give up on by themselves) is cut off, and fails.
+const watched = (url) => {
   const stop = new AbortController();
   let timer;
   const alive = () => {
@@ -33,9 +33,10 @@ const wasm = () => {
     timer = setTimeout(() => stop.abort(), 1e4);
   };
   alive();
-  const got = fetch(new URL("__WASM__", here), { signal: stop.signal });
-  // Watched through a copy, so that the browser compiles the response as it comes (and caches
-  // the compiled code by its URL, which a response made here would not have).
+  const got = fetch(url, { signal: stop.signal });
+  // Watched through a copy, so that the response itself is left to its reader: the wasm's is
+  // compiled as it comes (and its compiled code cached by its URL, which a response made here
+  // would not have).
   got
     .then(async (r) => {
       const copy = r.clone().body.getReader();
@@ -50,7 +51,7 @@ const wasm = () => {
 // forgotten, so that the next touch tries again.
 const load = (tries = 2) => {
   if (!app) {
-    const module = wasm();
+    const module = watched(new URL("__WASM__", here));
     module.catch(() => {}); // a failure is the glue's to report
     app = import(new URL("__GLUE__", here).href)
       .then(async (m) => {
@@ -113,7 +114,8 @@ export const embed = (root, site, form, html) => {
   const boot = () => {
     if (booted) return;
     booted = 1;
-    const config = fetch(api);
+    // Cut off if it stalls: the widget then says the form cannot be loaded.
+    const config = watched(api);
     config.catch(() => {}); // a failure is the widget's to report, once it runs
     load().then(
       (m) => m.mount(root, site, form, origin, config),

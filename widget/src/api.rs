@@ -132,9 +132,33 @@ pub async fn sleep(ms: u32) {
 /// The answer's status, body and `Retry-After`.
 type Answer = (u16, Option<String>, Option<String>);
 
+/// How long a request may take, its answer's body included, before it is cut off as stalled
+/// (browsers never give up on a stalled connection by themselves) and fails as unreachable:
+/// a send is then tried again, with the same idempotency key.
+const REQUEST_TIMEOUT_MS: i32 = 10_000;
+
 /// GETs `url`, or POSTs a JSON body with its idempotency key to it.
 async fn fetch(url: &str, post: Option<(&str, &str)>) -> Result<Answer, JsValue> {
+    let window = leptos::prelude::window();
+    let stop = web_sys::AbortController::new()?;
+    let abort = js_sys::Reflect::get(&stop, &"abort".into())?
+        .unchecked_into::<js_sys::Function>()
+        .bind0(&stop);
+    let timer =
+        window.set_timeout_with_callback_and_timeout_and_arguments_0(&abort, REQUEST_TIMEOUT_MS)?;
+    let answer = fetch_until(&window, url, post, &stop.signal()).await;
+    window.clear_timeout_with_handle(timer);
+    answer
+}
+
+async fn fetch_until(
+    window: &web_sys::Window,
+    url: &str,
+    post: Option<(&str, &str)>,
+    signal: &web_sys::AbortSignal,
+) -> Result<Answer, JsValue> {
     let init = web_sys::RequestInit::new();
+    init.set_signal(Some(signal));
     if let Some((key, json)) = post {
         let headers = web_sys::Headers::new()?;
         headers.set("Content-Type", "application/json")?;
@@ -143,7 +167,7 @@ async fn fetch(url: &str, post: Option<(&str, &str)>) -> Result<Answer, JsValue>
         init.set_headers(&headers);
         init.set_body(&json.into());
     }
-    let sent = leptos::prelude::window().fetch_with_str_and_init(url, &init);
+    let sent = window.fetch_with_str_and_init(url, &init);
     answer(JsFuture::from(sent).await?.dyn_into()?).await
 }
 
