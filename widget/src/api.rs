@@ -151,6 +151,7 @@ async fn fetch(url: &str, post: Option<(&str, &str)>) -> Result<Answer, JsValue>
     answer
 }
 
+/// [`fetch`]'s request, given up when `signal` aborts.
 async fn fetch_until(
     window: &web_sys::Window,
     url: &str,
