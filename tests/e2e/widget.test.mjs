@@ -341,6 +341,8 @@ describe("before the widget loads", () => {
     await form.until(form.thankYou);
     assert.equal(leadsFor(email).length, 1);
   };
+  /** Until the widget has taken the plain form over. */
+  const takenOver = () => eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
   /** Holds the widget's wasm back until the returned function is called. */
   const holdWasm = async (p) => {
     let release;
@@ -373,7 +375,7 @@ describe("before the widget loads", () => {
     assert.equal(await shownAsHtml(page), true);
 
     await form.name.focus();
-    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    await takenOver();
     assert.equal(await requested(page, /\.wasm$/), true, "the first touch fetches it");
   });
 
@@ -391,7 +393,7 @@ describe("before the widget loads", () => {
     assert.equal(await shownAsHtml(page), true, "still the plain form while the wasm is held");
 
     release();
-    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    await takenOver();
     assert.equal(await form.name.inputValue(), "Ada Lovelace");
     assert.equal(await form.email.inputValue(), "ada@example.com");
     assert.equal(await form.message.inputValue(), "Pricing for 40 seats?");
@@ -420,24 +422,35 @@ describe("before the widget loads", () => {
     },
     up: () => page.mouse.up(),
   };
-  /** The same with the Space key, as a keyboard user presses a button. */
-  const spacePress = {
+  /** The Space key held on `control`, as a keyboard user presses a button or ticks a box. */
+  const spacePress = (control) => ({
     async down() {
-      await form.submitButton.focus();
+      await control().focus();
       await page.keyboard.down(" ");
     },
     up: () => page.keyboard.up(" "),
-  };
+  });
+  /** What a Japanese input method does: "やま" composed, then "山田" committed. */
+  const composedWord = (ime) => ({
+    async down() {
+      await form.name.fill("");
+      await ime.send("Input.imeSetComposition", { text: "やま", selectionStart: 2, selectionEnd: 2 });
+    },
+    async up() {
+      await ime.send("Input.imeSetComposition", { text: "やまだ", selectionStart: 3, selectionEnd: 3 });
+      await ime.send("Input.insertText", { text: "山田" });
+    },
+  });
 
   /**
-   * Opens `url`, fills the plain form in, begins `press` on its Next and lets the wasm come: the
-   * widget must not take over while the button is held, and the press must count.
+   * Opens `url`, fills the plain form in (`fill` overriding), begins `press` and lets the wasm
+   * come: the widget must not take over while the press is under way. Then ends it.
    */
-  const pressAcrossTheTakeover = async (url, press) => {
+  const pressAcrossTheTakeover = async (url, press, fill = {}) => {
     await page.goto(url);
     await form.ready(demo.consent_text);
     const release = await holdWasm(page);
-    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("press") });
+    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("press"), ...fill });
     await press.down();
     const wasm = page.waitForResponse("**/*.wasm");
     release();
@@ -446,38 +459,31 @@ describe("before the widget loads", () => {
     await page.waitForTimeout(500);
     assert.equal(await shownAsHtml(page), true, "the widget waits for the press to end");
     await press.up();
+  };
+  /** The same with a press on Next, which must count: step 2 comes, with what was typed. */
+  const nextAcrossTheTakeover = async (url, press) => {
+    await pressAcrossTheTakeover(url, press);
     await form.until(page.getByTestId("q-timeline"));
     assert.equal(await form.name.inputValue(), "Ada Lovelace");
   };
 
   test("a click begun on the plain form as the widget arrives still counts", async () => {
-    await pressAcrossTheTakeover(`${base}/`, mousePress);
+    await nextAcrossTheTakeover(`${base}/`, mousePress);
   });
 
   test("so it does on a host page in quirks mode (no doctype)", async () => {
     const body = `<html><body><h1>An old landing page</h1>${snippet("demo")}</body></html>`;
     await page.route(`${base}/quirks.html`, (r) => r.fulfill({ contentType: "text/html", body }));
-    await pressAcrossTheTakeover(`${base}/quirks.html`, mousePress);
+    await nextAcrossTheTakeover(`${base}/quirks.html`, mousePress);
   });
 
   test("so does the Space key held on the plain form's Next as the widget arrives", async () => {
-    await pressAcrossTheTakeover(`${base}/`, spacePress);
+    await nextAcrossTheTakeover(`${base}/`, spacePress(() => form.submitButton));
   });
 
   test("and so does the Space key held on the plain form's consent box: it is ticked", async () => {
-    await page.goto(`${base}/`);
-    await form.ready(demo.consent_text);
-    const release = await holdWasm(page);
-    await form.fill({ name: "Ada Lovelace", email: uniqueEmail("tick"), consent: false });
-    await form.consent.focus();
-    await page.keyboard.down(" ");
-    const wasm = page.waitForResponse("**/*.wasm");
-    release();
-    await (await wasm).finished();
-    await page.waitForTimeout(500);
-    assert.equal(await shownAsHtml(page), true, "the widget waits for the key to be let go");
-    await page.keyboard.up(" ");
-    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    await pressAcrossTheTakeover(`${base}/`, spacePress(() => form.consent), { consent: false });
+    await takenOver();
     assert.equal(await form.consent.isChecked(), true);
     assert.equal(await form.focusedId(), "lg-consent");
   });
@@ -489,7 +495,7 @@ describe("before the widget loads", () => {
     await form.fill({ name: "Ada Lovelace", email: uniqueEmail("focus") });
     await form.submitButton.focus();
     release();
-    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    await takenOver();
     assert.equal(
       await form.inWidget((root) => root.activeElement?.dataset.testid ?? null),
       "submit",
@@ -501,22 +507,9 @@ describe("before the widget loads", () => {
   });
 
   test("a word being composed with an input method as the widget arrives is neither cut off nor doubled", async () => {
-    await page.goto(`${base}/`);
-    await form.ready(demo.consent_text);
-    const release = await holdWasm(page);
-    await form.name.focus();
-    // What a Japanese input method does: "やま" composed, not yet committed.
     const ime = await page.context().newCDPSession(page);
-    await ime.send("Input.imeSetComposition", { text: "やま", selectionStart: 2, selectionEnd: 2 });
-    const wasm = page.waitForResponse("**/*.wasm");
-    release();
-    await (await wasm).finished();
-    // Time enough for the widget to take over (it did, mid-word, before it waited).
-    await page.waitForTimeout(500);
-    assert.equal(await shownAsHtml(page), true, "the widget waits for the word to be committed");
-    await ime.send("Input.imeSetComposition", { text: "やまだ", selectionStart: 3, selectionEnd: 3 });
-    await ime.send("Input.insertText", { text: "山田" });
-    await eventually(async () => !(await shownAsHtml(page)), 15_000, "the widget taking over");
+    await pressAcrossTheTakeover(`${base}/`, composedWord(ime));
+    await takenOver();
     assert.equal(await form.name.inputValue(), "山田");
     assert.equal(await form.focusedId(), "lg-name");
     // The next word, composed in the widget's own field.
