@@ -8,8 +8,10 @@
 // which it logs: the bench waits for that log rather than run anything in the page meanwhile. Its
 // first call marks the page's first frame (with the widget or without), and the field's size,
 // asked for in the frame the form becomes interactive, is mostly the form's first style and
-// layout, which the probe times. The host page's own DOMContentLoaded and load come from the Navigation Timing entry, the widget's
-// requests from Resource Timing. Every load starts cold, in a fresh browser context (an empty
+// layout, which the probe times. The host page's own DOMContentLoaded and load come from the
+// Navigation Timing entry, its first paint from Paint Timing, how far its content moved before
+// the first interaction from the Layout Instability API, and the widget's requests from
+// Resource Timing. Every load starts cold, in a fresh browser context (an empty
 // HTTP cache and no compiled code, like a visitor new to the site) of one running browser (like
 // a visitor's, already started: launching a browser for each load measured the browser's own
 // start-up, which competes for the two cores and only adds noise). The page with the widget is
@@ -32,11 +34,30 @@ import { launchOptions } from "../tests/e2e/chromium.mjs";
 const base = process.env.BASE;
 const runs = Number(process.env.RUNS ?? 30);
 
-// What the probe logs when the form is interactive, and when the wasm has taken it over.
+// What the probe logs when the page first paints, when the form is interactive, and when the wasm
+// has taken it over.
 const LOGGED = "leadglue-bench: ";
 
 const probe = (LOGGED) => {
-  window.__lg = {};
+  window.__lg = { layout_shift: 0 };
+  // How far the page's content moved before the visitor's first interaction (the Layout
+  // Instability API's scores, summed: the page's cumulative layout shift up to then). A form
+  // that appears after the page's first paint, in space not kept for it, moves what follows it.
+  new PerformanceObserver((list) => {
+    for (const shift of list.getEntries()) {
+      if (!shift.hadRecentInput && !(shift.startTime >= window.__lg.interaction)) {
+        window.__lg.layout_shift += shift.value;
+      }
+    }
+  }).observe({ type: "layout-shift", buffered: true });
+  // The page's first paint may come after its load event: the bench waits for this log before
+  // reading the page's figures.
+  new PerformanceObserver((list, observer) => {
+    if (list.getEntries().some((p) => p.name === "first-paint")) {
+      console.debug(`${LOGGED}painted`);
+      observer.disconnect();
+    }
+  }).observe({ type: "paint", buffered: true });
   const attach = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
     window.__lg.snippet ??= performance.now();
@@ -124,6 +145,11 @@ async function load(withWidget) {
   }
 }
 
+// How long a visit waits for the takeover: past the loader's stall limit (a download without a
+// byte for 10 s is cut off and asked for again), so that a takeover that came through a stall
+// is counted as the slow one it is (xtask reports those apart), not as none.
+const TAKEOVER_WAIT_MS = 30_000;
+
 // What the visitor types into the name field.
 const TYPED = "Ada";
 // The widget's requests, by path (as patterns: functions cannot cross into the page). The form's
@@ -151,7 +177,9 @@ async function visit(page, withWidget) {
   // Without: the same page served the same way, its widget tag taken out (written by xtask).
   const url = withWidget ? `${base}/` : `${base}/bench/without-widget`;
   const interactive = withWidget ? logged(page, "interactive", 30_000) : null;
+  const painted = logged(page, "painted", 30_000);
   const response = await page.goto(url, { waitUntil: "load" });
+  await painted;
   if (!response.ok()) throw new Error(`${url}: ${response.status()}`);
   let tookOver = false;
   if (withWidget) {
@@ -167,7 +195,7 @@ async function visit(page, withWidget) {
     // Playwright's locators pierce open shadow roots. The time just before focusing is the
     // fallback for the interaction's start, should the page see no event.
     await page.evaluate(() => (window.__lg.typing = performance.now()));
-    const takeover = logged(page, "takeover", 10_000);
+    const takeover = logged(page, "takeover", TAKEOVER_WAIT_MS);
     await page.getByTestId("name").focus();
     await page.keyboard.type(TYPED);
     try {
@@ -218,6 +246,11 @@ async function visit(page, withWidget) {
         instantiated: lg.instantiated ?? null,
         dcl: nav.domContentLoadedEventEnd,
         load: nav.loadEventEnd,
+        // When the page's first pixels were shown (Paint Timing; rAF's first frame above may
+        // come well before them on a loaded machine).
+        first_paint: performance.getEntriesByType("paint").find((p) => p.name === "first-paint")
+          ?.startTime,
+        layout_shift: lg.layout_shift,
         frame: lg.frame ?? null,
         // Which of the page's frames the form was first interactive in (1: the page's first).
         interactive_frame: lg.interactive_frame ?? null,
@@ -276,6 +309,7 @@ const checks = (r) => ({
   wasm_before_interaction: r.wasm_before_interaction,
   early_requests: r.early_requests,
   took_over: r.took_over,
+  takeover_ms: since(r.takeover, r.interaction),
   typed_value_kept: r.typed_value_kept,
   name_value: r.name_value,
   focus_kept: r.focus_kept,
@@ -298,6 +332,10 @@ console.log(
       // Loads whose form was interactive in the page's first frame.
       in_first_frame: withWidget.filter((r) => r.interactive_frame === 1).length,
       form_layout_ms: spread(pick(withWidget, "form_layout")),
+      first_paint_ms: spread(pick(withWidget, "first_paint")),
+      layout_shift: spread(pick(withWidget, "layout_shift")),
+      // Loads where the page's content moved before the first interaction.
+      shifted_loads: withWidget.filter((r) => r.layout_shift > 0).length,
       // From the first interaction to the wasm's form in place of the static markup.
       takeover_ms: spread(withWidget.map((r) => since(r.takeover, r.interaction))),
       repeat_visit_interactive_after_dcl_ms: spread(
@@ -312,6 +350,7 @@ console.log(
           ["HTML fragment requested", (r) => r.html_request?.start],
           ["HTML fragment received", (r) => r.html_request?.end],
           ["the page's first frame", (r) => r.frame],
+          ["the page's first paint", (r) => r.first_paint],
           ["HTML fragment in the page", (r) => r.markup],
           ["form interactive", (r) => r.interactive],
           ["first interaction (the bench's, once the page is idle)", (r) => r.interaction],
@@ -341,10 +380,16 @@ console.log(
       load_ms: spread(pick(without, "load")),
       first_frame_ms: spread(pick(without, "frame")),
       first_frame_after_dcl_ms: spread(without.map((r) => since(r.frame, r.dcl))),
+      first_paint_ms: spread(pick(without, "first_paint")),
+      layout_shift: spread(pick(without, "layout_shift")),
+      shifted_loads: without.filter((r) => r.layout_shift > 0).length,
     },
     // DOMContentLoaded of each pair of loads: [with the widget, without].
     dcl_pairs_ms: withWidget.map((r, i) => [r.dcl, without[i].dcl]),
     // And of the control's pairs: [again, without].
     control_pairs_ms: again.map((r, i) => [r.dcl, without[i].dcl]),
+    // The same for the page's first paint.
+    first_paint_pairs_ms: withWidget.map((r, i) => [r.first_paint, without[i].first_paint]),
+    first_paint_control_pairs_ms: again.map((r, i) => [r.first_paint, without[i].first_paint]),
   }),
 );

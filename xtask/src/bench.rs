@@ -546,6 +546,10 @@ end
     Ok(Ingest { runs, floor })
 }
 
+/// The loader's stall limit: a download without a byte for this long is cut off and asked for
+/// again (`watched` in `widget/loader/leadglue.js`).
+const STALL_LIMIT_MS: f64 = 10_000.0;
+
 /// Form interactive this long after the host page's DOMContentLoaded, at most (median).
 const INTERACTIVE_AFTER_DCL_MS: f64 = 50.0;
 /// The least shift of DOMContentLoaded that matters: a shift told apart from noise (its
@@ -697,8 +701,19 @@ fn widget_timing() -> Result<WidgetTiming> {
         Shift::of_pairs(&pairs("dcl_pairs_ms")).ok_or("widget timing gave no pairs of loads")?;
     let control =
         Shift::of_pairs(&pairs("control_pairs_ms")).ok_or("widget timing gave no control pairs")?;
+    // The page's first paint, the same way (reported, no budget).
+    let paint = [
+        ("first_paint_shift_ms", "first_paint_pairs_ms"),
+        ("first_paint_control_ms", "first_paint_control_pairs_ms"),
+    ]
+    .map(|(key, pairs_key)| (key, Shift::of_pairs(&pairs(pairs_key))));
     timing["dcl_shift_ms"] = shift.json();
     timing["dcl_control_ms"] = control.json();
+    for (key, shift) in paint {
+        if let Some(shift) = shift {
+            timing[key] = shift.json();
+        }
+    }
     for (key, loads, what) in [
         ("checks", "loads", "cold visits"),
         ("repeat_visit_checks", "repeat_loads", "repeat visits"),
@@ -727,8 +742,12 @@ struct VisitChecks {
     visits: usize,
     /// Visits that asked for the glue or the wasm before the first interaction.
     wasm_before_interaction: usize,
-    /// Visits where the wasm never took the static markup over.
+    /// Visits where the wasm never took the static markup over (within `widget-timing.mjs`'s
+    /// 30 s).
     no_takeover: usize,
+    /// Visits whose takeover came past the loader's stall limit: a download that stalled, was
+    /// cut off and asked for again (noted, not judged: the widget did what it should).
+    slow_takeover: usize,
     /// Visits where the name field did not hold what was typed afterwards.
     typed_value_lost: usize,
     /// Visits where the focus was not on the name field afterwards.
@@ -747,6 +766,11 @@ impl VisitChecks {
             checks.visits += 1;
             checks.wasm_before_interaction += usize::from(!is("wasm_before_interaction", false));
             checks.no_takeover += usize::from(!is("took_over", true));
+            checks.slow_takeover += usize::from(
+                load["takeover_ms"]
+                    .as_f64()
+                    .is_some_and(|ms| ms > STALL_LIMIT_MS),
+            );
             checks.typed_value_lost += usize::from(!is("typed_value_kept", true));
             checks.focus_lost += usize::from(!is("focus_kept", true));
             for path in load["early_requests"].as_array().into_iter().flatten() {
@@ -776,9 +800,17 @@ impl VisitChecks {
                 0 => "and the focus".to_owned(),
                 lost => format!("(the focus not in {lost} of them)"),
             };
+            let slow = match self.slow_takeover {
+                0 => String::new(),
+                slow => format!(
+                    " In {slow} of them the takeover came more than 10 s after the interaction: \
+                     a download stalled, was cut off and was asked for again."
+                ),
+            };
             return format!(
                 "OK: in all {n} {what}, neither the glue nor the wasm was requested before the \
-                 first interaction, and the wasm took the form over keeping the typed name {focus}."
+                 first interaction, and the wasm took the form over keeping the typed name \
+                 {focus}.{slow}"
             );
         }
         let mut failures = Vec::new();
@@ -794,7 +826,7 @@ impl VisitChecks {
         }
         if self.no_takeover > 0 {
             failures.push(format!(
-                "{} of {n} {what} saw no takeover within 10 s of the first interaction",
+                "{} of {n} {what} saw no takeover within 30 s of the first interaction",
                 self.no_takeover
             ));
         }
@@ -815,6 +847,7 @@ impl VisitChecks {
             "visits": self.visits,
             "wasm_before_interaction": self.wasm_before_interaction,
             "no_takeover": self.no_takeover,
+            "slow_takeover": self.slow_takeover,
             "typed_value_lost": self.typed_value_lost,
             "focus_lost": self.focus_lost,
             "early_requests": self.early_requests,
@@ -893,6 +926,14 @@ fn timing_markdown(t: &Value) -> String {
         "the page's first frame after DOMContentLoaded, without",
         &o["first_frame_after_dcl_ms"],
     ));
+    md.push_str(&row(
+        "the page's first paint, with the widget",
+        &w["first_paint_ms"],
+    ));
+    md.push_str(&row(
+        "the page's first paint, without",
+        &o["first_paint_ms"],
+    ));
     md.push_str(&row("DOMContentLoaded, with the widget", &w["dcl_ms"]));
     md.push_str(&row("DOMContentLoaded, without", &o["dcl_ms"]));
     md.push_str(&row("load, with the widget", &w["load_ms"]));
@@ -918,6 +959,25 @@ fn timing_markdown(t: &Value) -> String {
          measures of a page that did not change.\n",
         shift("dcl_shift_ms"),
         shift("dcl_control_ms"),
+    ));
+    if t["first_paint_shift_ms"].is_object() && t["first_paint_control_ms"].is_object() {
+        md.push_str(&format!(
+            "\nIt moved the page's first paint by {}; the control, by {}.\n",
+            shift("first_paint_shift_ms"),
+            shift("first_paint_control_ms"),
+        ));
+    }
+    md.push_str(&format!(
+        "\nThe page's content moved before the first interaction (a layout shift: the form \
+         appearing after the page's first paint, in space not kept for it) in {} of the {} cold \
+         loads with the widget (largest cumulative score {}; Core Web Vitals count up to 0.1 as \
+         good), and in {} without.\n",
+        w["shifted_loads"],
+        t["runs"],
+        w["layout_shift"]["max"]
+            .as_f64()
+            .map_or("-".to_owned(), |s| format!("{s:.3}")),
+        o["shifted_loads"],
     ));
     md.push_str(&format!(
         "\nThe visitor's first interaction (focus on the name field, then typing \"{}\"), each \
@@ -1365,6 +1425,23 @@ mod tests {
         );
         assert!(
             line.contains("1 of 4 cold visits lost the typed name"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_takeover_past_the_stall_limit_is_noted_not_failed() {
+        let mut stalled = visit();
+        stalled["takeover_ms"] = 10_612.5.into();
+        let mut quick = visit();
+        quick["takeover_ms"] = 182.8.into();
+        let checks = VisitChecks::of(&json!([quick, stalled, visit()]));
+        assert_eq!((checks.slow_takeover, checks.no_takeover), (1, 0));
+        assert!(checks.pass());
+        let line = checks.summary("cold visits");
+        assert!(line.starts_with("OK: in all 3 cold visits"), "{line}");
+        assert!(
+            line.contains("In 1 of them the takeover came more than 10 s"),
             "{line}"
         );
     }
