@@ -321,6 +321,47 @@ describe("embedding", () => {
   });
 });
 
+describe("the host page's layout", () => {
+  // The form's HTML held back, as on a slow network: the page paints well before it comes.
+  const late = () =>
+    page.route(/\/forms\/[^/]+\/html$/, async (r) => {
+      await new Promise((f) => setTimeout(f, 500));
+      await r.continue();
+    });
+  // The page's layout shift (the Layout Instability API's scores, summed) once the form is in.
+  const shiftOf = async (url) => {
+    await page.addInitScript(() => {
+      window.__shift = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shift += e.value;
+      }).observe({ type: "layout-shift", buffered: true });
+    });
+    await page.goto(url);
+    await form.ready(demo.consent_text);
+    // Two frames: the form's own, and one for the observer to have been told.
+    return page.evaluate(
+      () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(window.__shift))))),
+    );
+  };
+  const demoPage = readFileSync(join(root, "edge/public/index.html"), "utf8");
+  const kept = "#contact { min-height: 81rem; }";
+
+  test("the demo page keeps the form's space: nothing on it moves when the form comes in late", async () => {
+    assert.ok(demoPage.includes(kept), "the demo page keeps the form's space as README says");
+    await late();
+    assert.equal(await shiftOf(`${base}/`), 0, "the features below the form stay where they were painted");
+  });
+
+  test("without that space kept, what follows the form moves down when it comes in", async () => {
+    await late();
+    await page.route(`${base}/unkept.html`, (r) =>
+      r.fulfill({ contentType: "text/html", body: demoPage.replace(kept, "") }),
+    );
+    const shift = await shiftOf(`${base}/unkept.html`);
+    assert.ok(shift > 0.05, `a layout shift of ${shift}`);
+  });
+});
+
 describe("before the widget loads", () => {
   const requested = (p, test) =>
     p.evaluate((source) => performance.getEntriesByType("resource").some((e) => new RegExp(source).test(e.name)), test.source);
