@@ -179,8 +179,8 @@ async function visit(page, withWidget) {
   const interactive = withWidget ? logged(page, "interactive", 30_000) : null;
   const painted = logged(page, "painted", 30_000);
   const response = await page.goto(url, { waitUntil: "load" });
-  await painted;
   if (!response.ok()) throw new Error(`${url}: ${response.status()}`);
+  await painted;
   let tookOver = false;
   if (withWidget) {
     await interactive;
