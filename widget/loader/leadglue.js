@@ -180,7 +180,7 @@ const run = () => {
         root,
         site,
         form,
-        fetch(`${origin}/v1/sites/${site}/forms/${form}/html`)
+        watched(`${origin}/v1/sites/${site}/forms/${form}/html`)
           .then((r) => (r.ok ? r.text() : Promise.reject()))
           .then((html) => {
             root.innerHTML = html;
