@@ -603,6 +603,19 @@ describe("before the widget loads", () => {
     assert.equal(await form.name.inputValue(), "Ada");
   });
 
+  test("so is a download of the widget's script that stalls: under another address, since the first never ends", async () => {
+    await page.goto(`${base}/`);
+    await form.ready(demo.consent_text);
+    const asked = [];
+    await page.route(/\/assets\/glue-[^/]*\.js(\?|$)/, (route) => (asked.push(route), asked.length > 1 ? route.continue() : undefined));
+    await form.fill({ name: "Ada", email: uniqueEmail("stall") });
+    await form.submit();
+    await form.until(page.getByTestId("q-timeline"));
+    assert.equal(asked.length, 2, "asked for again once");
+    assert.notEqual(asked[1].request().url(), asked[0].request().url());
+    assert.equal(await form.name.inputValue(), "Ada");
+  });
+
   test("a form sent while the widget cannot be fetched says so, and goes through when sent again", async () => {
     await page.goto(`${base}/`);
     await form.ready(demo.consent_text);

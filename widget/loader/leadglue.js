@@ -46,14 +46,20 @@ const watched = (url) => {
     .finally(() => clearTimeout(timer));
   return got;
 };
+// Tries so far. Each asks for the glue under an address of its own: a browser does not fetch a
+// module again under an address whose import failed, or never ended.
+let tried = 0;
 // The glue and the wasm are asked for together, not one after the other, and once more at once
 // if that fails (a stalled download among other causes). A failure after that (offline) is
-// forgotten, so that the next touch tries again.
+// forgotten, so that the next touch tries again. An import takes no signal: one that has not
+// come in 10 s (the glue is ~6 KB) is given up as stalled.
 const load = (tries = 2) => {
   if (!app) {
     const module = watched(new URL("__WASM__", here));
     module.catch(() => {}); // a failure is the glue's to report
-    app = import(new URL("__GLUE__", here).href)
+    const glue = new URL("__GLUE__", here);
+    if (tried++) glue.search = tried;
+    app = Promise.race([import(glue.href), new Promise((_, no) => setTimeout(no, 1e4, Error("stalled")))])
       .then(async (m) => {
         await m.default({ module_or_path: module });
         return m;
