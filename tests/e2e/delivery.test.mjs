@@ -2,13 +2,12 @@
 // Idempotency-Key header, and the offline outbox (localStorage) that survives the page.
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { base, d1, eventually, uniqueEmail, warm, withBrowser } from "./support.mjs";
+import { base, eventually, leadsFor, uniqueEmail, warm, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
 beforeEach(() => ({ page, form, demo } = ctx));
 
-const leadsFor = (email) => d1(`SELECT id FROM leads WHERE email = '${email}'`);
 const outbox = (p) =>
   p.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("leadglue:outbox:")));
 

@@ -83,6 +83,10 @@ export function d1(sql) {
   }
 }
 
+/** The leads stored under `email` (one from `uniqueEmail`, so safe to put in the SQL). */
+export const leadsFor = (email) =>
+  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
+
 /** Calls `check` until it returns something truthy (which it returns), for up to `ms`. */
 export async function eventually(check, ms = 15_000, what = "the condition") {
   const until = Date.now() + ms;

@@ -3,14 +3,11 @@
 // node's test runner gives each file two minutes).
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { base, d1, eventually, shownAsHtml, snippet, uniqueEmail, warm, withBrowser } from "./support.mjs";
+import { base, eventually, leadsFor, shownAsHtml, snippet, uniqueEmail, warm, withBrowser } from "./support.mjs";
 
 const ctx = withBrowser();
 let page, form, demo;
 beforeEach(() => ({ page, form, demo } = ctx));
-
-const leadsFor = (email) =>
-  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
 
 describe("before the widget loads", () => {
   const requested = (p, test) =>

@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   base,
-  d1,
   hostSite,
+  leadsFor,
   publishedSnippets,
   putSite,
   root,
@@ -23,9 +23,6 @@ import {
 const ctx = withBrowser();
 let page, form, demo;
 beforeEach(() => ({ page, form, demo } = ctx));
-
-const leadsFor = (email) =>
-  d1(`SELECT id, site_id, email, name, company, message, consent_text_version, page_url, spam_reason FROM leads WHERE email = '${email}'`);
 
 describe("on the demo landing page", () => {
   test("a visitor fills in the form, sees a thank-you, and the lead is stored", async () => {
