@@ -210,8 +210,8 @@ export class LeadForm {
   }
 
   /** Waits until the form is ready: wasm loaded and the site's consent text shown. */
-  async ready(consentText) {
-    await this.consentText.filter({ hasText: consentText }).waitFor();
+  async ready(consentText, { timeout } = {}) {
+    await this.consentText.filter({ hasText: consentText }).waitFor({ timeout });
   }
 
   async fill({ name, email, company, message, consent = true }) {

@@ -308,7 +308,7 @@ describe("embedding", () => {
     return asked;
   };
   const stillShowsTheForm = async (asked) => {
-    await page.getByTestId("consent-text").filter({ hasText: demo.consent_text }).waitFor({ timeout: 30_000 });
+    await form.ready(demo.consent_text, { timeout: 30_000 });
     assert.equal(asked.length, 1, "the form's HTML was asked for");
     assert.equal(await shownAsHtml(page), false, "the widget shows the form itself");
     const email = uniqueEmail("html-stall");

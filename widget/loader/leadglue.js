@@ -23,6 +23,8 @@
 const here = import.meta.url;
 const origin = new URL(here).origin;
 let app;
+// How long a download may stall: the wasm and configuration without a byte, the glue in all.
+const STALL_MS = 1e4;
 // Fetches `url`. A download that stops (no byte for 10 s: a stalled connection, which browsers
 // never give up on by themselves) is cut off, and fails.
 const watched = (url) => {
@@ -30,7 +32,7 @@ const watched = (url) => {
   let timer;
   const alive = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => stop.abort(), 1e4);
+    timer = setTimeout(() => stop.abort(), STALL_MS);
   };
   alive();
   const got = fetch(url, { signal: stop.signal });
@@ -59,7 +61,7 @@ const load = (tries = 2) => {
     module.catch(() => {}); // a failure is the glue's to report
     const glue = new URL("__GLUE__", here);
     if (tried++) glue.search = tried;
-    app = Promise.race([import(glue.href), new Promise((_, no) => setTimeout(no, 1e4, Error("stalled")))])
+    app = Promise.race([import(glue.href), new Promise((_, no) => setTimeout(no, STALL_MS, Error("stalled")))])
       .then(async (m) => {
         await m.default({ module_or_path: module });
         return m;
